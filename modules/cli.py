@@ -1,0 +1,57 @@
+"""The `higgsml` command: one entry point, one subcommand per job.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and `main(args) -> int`; this file only
+lists them, so adding a command never means editing an `if` chain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from modules.errors import UserError
+
+Registry = dict[str, tuple[str, str]]
+
+COMMANDS: Registry = {
+    "info": ("modules.info", "show package versions, the detected hardware and the project's folders"),
+}
+
+
+def add_subcommands(parser: argparse.ArgumentParser, registry: Registry, dest: str) -> None:
+    """Add one subparser per registry entry (name -> (module, help)), letting each module declare its options."""
+    subparsers = parser.add_subparsers(dest=dest, metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in registry.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.main)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="higgsml",
+        description="Reproduce Strong (2020), arXiv:2002.01427, on the ATLAS Higgs ML Challenge 2014 data with LUMIN.",
+        epilog="Run `higgsml COMMAND --help` for a command's options.",
+    )
+    add_subcommands(parser, COMMANDS, "command")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as err:
+        print(f"higgsml: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("higgsml: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The mends LUMIN 0.9.1 needs on today's stack, applied once when `modules` is imported and nowhere else.
+
+1. LUMIN imports `pdpbox.pdp` at module level for partial-dependence plots the study never draws; pdpbox is not a
+   declared dependency and would drag hundreds of MB. Where it is absent, a stand-in module is registered whose
+   classes raise a clear error if someone does ask for such a plot.
+2. torch >= 2.6 loads checkpoints with `weights_only=True`; LUMIN's `Model.load` saves optimiser state holding numpy
+   scalars (written by OneCycle), so reloading a trained ensemble fails. The numpy types involved are registered as
+   safe globals, which keeps the secure loader on for everything else. Importing torch costs seconds, so the
+   registration runs the moment `torch.serialization` is first imported rather than forcing torch in here.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+from collections.abc import Callable
+
+import numpy as np
+
+
+class _PDPUnavailable:
+    """Stand-in for pdpbox's classes: importing works, using one explains why it cannot."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise ImportError("partial-dependence plots need pdpbox, which this environment leaves out on purpose "
+                          "(see requirements.txt); `pip install pqdm==0.2.0 && pip install --no-deps pdpbox==0.3.0`")
+
+
+def _register_pdpbox_stand_in() -> None:
+    if "pdpbox" in sys.modules or importlib.util.find_spec("pdpbox") is not None:
+        return
+    package = types.ModuleType("pdpbox")
+    pdp = types.ModuleType("pdpbox.pdp")
+    for name in ("PDPIsolate", "PDPInteract"):
+        setattr(pdp, name, type(name, (_PDPUnavailable,), {}))
+    package.pdp = pdp
+    package.__path__ = []
+    sys.modules["pdpbox"], sys.modules["pdpbox.pdp"] = package, pdp
+
+
+def _allow_numpy_in_checkpoints(serialization: types.ModuleType) -> None:
+    serialization.add_safe_globals(
+        [np.core.multiarray.scalar, np.dtype, type(np.dtype("float64")), type(np.dtype("float32")),
+         type(np.dtype("int64"))]
+    )
+
+
+class _RunAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds one module with the normal machinery, executes it, then hands it to `action`."""
+
+    def __init__(self, name: str, action: Callable[[types.ModuleType], None]) -> None:
+        self.name, self.action = name, action
+        self._loader: importlib.abc.Loader | None = None
+
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        self._loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._loader.exec_module(module)
+        self.action(module)
+
+
+def _when_imported(name: str, action: Callable[[types.ModuleType], None]) -> None:
+    if name in sys.modules:
+        action(sys.modules[name])
+    elif not any(isinstance(f, _RunAfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _RunAfterImport(name, action))
+
+
+def apply() -> None:
+    """Apply every mend; safe to call more than once."""
+    _register_pdpbox_stand_in()
+    _when_imported("torch.serialization", _allow_numpy_in_checkpoints)

@@ -1,0 +1,13 @@
+"""Where the project keeps its data, results and notebooks: next to the package, overridable by environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("HIGGSML_DATA_DIR", PROJECT_ROOT / "data"))
+RESULTS_DIR = Path(os.environ.get("HIGGSML_RESULTS_DIR", PROJECT_ROOT / "results"))
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+"""Where this workplace keeps real rows of the CERN file for tests and comparisons (absent elsewhere)."""
