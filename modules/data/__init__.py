@@ -1,0 +1,1 @@
+"""The challenge data: fetching, validating, simulating and preparing it for LUMIN."""

@@ -1,0 +1,17 @@
+"""Fetch, check, simulate and prepare the challenge data (`higgsml data COMMAND`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from modules.cli import Registry, add_subcommands
+
+DATA_COMMANDS: Registry = {}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_subcommands(parser, DATA_COMMANDS, "data_command")
+
+
+def main(args: argparse.Namespace) -> int:
+    return args.handler(args)
