@@ -1,0 +1,125 @@
+"""One experiment run on one machine: its configuration, dataset identity, hardware, timings and metrics, saved as
+`results/<experiment>_<machine>.json` — the study's Experiment idea, with what is needed to trust a number later."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from modules import hardware, info, paths
+from modules.errors import UserError
+
+MACHINES_FILE = Path(os.environ.get("HIGGSML_MACHINES", paths.PROJECT_ROOT / "machines.toml"))
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A named machine: the seed of its train/validation split and a description of it."""
+
+    name: str
+    seed: int
+    description: str
+
+
+def load_machines(path: Path = MACHINES_FILE) -> dict[str, Machine]:
+    """Read the machines file (TOML: one table per machine with `seed` and `description`)."""
+    try:
+        table = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: machines file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}") from None
+    machines = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("seed"), int):
+            raise UserError(f"{path}: machine [{name}] needs an integer `seed`")
+        machines[name] = Machine(name, entry["seed"], str(entry.get("description", "")))
+    return machines
+
+
+def lookup_machine(name: str, path: Path = MACHINES_FILE) -> Machine:
+    """The named machine, or an error listing the known ones and how to add one."""
+    machines = load_machines(path)
+    if name not in machines:
+        raise UserError(f"unknown machine {name!r}; known: {', '.join(machines)}. "
+                        f"Add it to {path} as a [{name}] table with `seed` and `description`.")
+    return machines[name]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Experiment:
+    """Metrics of one experiment on one machine; `exp[metric] = value` records, `save()` writes the JSON."""
+
+    def __init__(self, name: str, machine: str, results_dir: Path | None = None,
+                 machines_file: Path = MACHINES_FILE) -> None:
+        found = lookup_machine(machine, machines_file)
+        self.name, self.machine, self.seed, self.description = name, machine, found.seed, found.description
+        self.results_dir = Path(results_dir) if results_dir is not None else paths.RESULTS_DIR
+        self.results: dict[str, Any] = {}
+        self.config: dict[str, Any] = {}
+        self.dataset: dict[str, Any] = {}
+        self.hardware: dict[str, Any] = hardware.describe()
+        self.versions: dict[str, str] = info.versions()
+        self.started, self.finished = _now(), None
+
+    def __repr__(self) -> str:
+        lines = [f"Experiment {self.name} on {self.machine} ({self.description}), seed {self.seed}"]
+        lines += [f"  {key}: {value}" for key, value in self.results.items()]
+        return "\n".join(lines)
+
+    def __getitem__(self, metric: str) -> Any:
+        return self.results[metric]
+
+    def __setitem__(self, metric: str, value: Any) -> None:
+        self.results[metric] = value
+
+    @property
+    def path(self) -> Path:
+        return self.results_dir / f"{self.name}_{self.machine}.json"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"exp_name": self.name, "machine": self.machine, "seed": self.seed, "description": self.description,
+                "results": self.results, "config": self.config, "dataset": self.dataset, "hardware": self.hardware,
+                "versions": self.versions, "started": self.started, "finished": self.finished}
+
+    def save(self) -> Path:
+        """Write the JSON atomically (temporary file, then rename) and return its path."""
+        self.finished = _now()
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.results_dir)
+        try:
+            with os.fdopen(fd, "w") as stream:
+                json.dump(self.to_dict(), stream, indent=2, default=str)
+                stream.write("\n")
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return self.path
+
+    @classmethod
+    def from_json(cls, path: Path | str) -> Experiment:
+        """Rebuild an experiment from its JSON (also the paper's published files, which hold only the metrics)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(f"{path}: cannot read experiment JSON: {err}") from None
+        exp = cls.__new__(cls)
+        exp.name, exp.machine = data["exp_name"], data["machine"]
+        exp.seed, exp.description = data.get("seed"), data.get("description", "")
+        exp.results_dir = path.parent
+        exp.results, exp.config = data.get("results", {}), data.get("config", {})
+        exp.dataset, exp.hardware = data.get("dataset", {}), data.get("hardware", {})
+        exp.versions = data.get("versions", {})
+        exp.started, exp.finished = data.get("started"), data.get("finished")
+        return exp

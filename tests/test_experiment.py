@@ -1,0 +1,69 @@
+"""Experiment bookkeeping: machines file, JSON round trip, atomic save, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modules.errors import UserError
+from modules.experiment import Experiment, load_machines, lookup_machine
+
+
+def test_the_study_machines_and_their_seeds() -> None:
+    machines = load_machines()
+    expected = {"helios_cuda": 1111, "helios_cpu": 2222, "mbp": 3333, "daedalus": 4444, "icarus": 1337,
+                "morpheus": 5555}
+    assert {name: machines[name].seed for name in expected} == expected
+
+
+def test_unknown_machine_lists_the_known_ones_and_how_to_add() -> None:
+    with pytest.raises(UserError) as err:
+        lookup_machine("my_laptop")
+    message = str(err.value)
+    assert "my_laptop" in message and "helios_cuda" in message and "machines.toml" in message
+    assert "\n" not in message
+
+
+def test_bad_machines_file(tmp_path: Path) -> None:
+    bad = tmp_path / "machines.toml"
+    bad.write_text("[box]\ndescription = 'no seed'\n")
+    with pytest.raises(UserError, match="integer `seed`"):
+        load_machines(bad)
+    bad.write_text("[box\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_machines(bad)
+
+
+def test_json_round_trip(tmp_path: Path) -> None:
+    exp = Experiment("13_test", "mbp", results_dir=tmp_path)
+    exp["train_time"] = 12.5
+    exp["test_public_ams_mean"] = (3.8, 0.1)
+    exp.config = {"n_models": 2}
+    exp.dataset = {"kind": "simulated", "files": [{"sha1": "abc"}]}
+    path = exp.save()
+    assert path == tmp_path / "13_test_mbp.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["13_test_mbp.json"]
+    back = Experiment.from_json(path)
+    assert (back.name, back.machine, back.seed) == ("13_test", "mbp", 3333)
+    assert back["train_time"] == 12.5
+    assert back["test_public_ams_mean"] == [3.8, 0.1]
+    assert back.config == {"n_models": 2} and back.dataset["kind"] == "simulated"
+    assert back.hardware["cpu_cores"] >= 1 and "torch_threads" in back.hardware
+    assert back.versions["lumin"] == "0.9.1"
+    assert back.started <= back.finished
+
+
+def test_reads_the_papers_published_files() -> None:
+    published = Path(__file__).resolve().parents[2] / "shared/reference/paper_results/0_relu_baseline_mbp.json"
+    if not published.exists():
+        pytest.skip("paper results not available")
+    exp = Experiment.from_json(published)
+    assert exp.machine == "mbp" and exp["test_private_ams"] == pytest.approx(3.4029, abs=1e-4)
+
+
+def test_unreadable_json_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "x_mbp.json"
+    broken.write_text("{not json")
+    with pytest.raises(UserError, match="x_mbp.json"):
+        Experiment.from_json(broken)
