@@ -6,7 +6,9 @@ import argparse
 
 from modules.cli import Registry, add_subcommands
 
-DATA_COMMANDS: Registry = {}
+DATA_COMMANDS: Registry = {
+    "simulate": ("modules.data.simulate", "generate the SIMULATED stand-in for the challenge file (the default data)"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

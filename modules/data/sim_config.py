@@ -1,0 +1,154 @@
+"""The toy simulation's physics and detector constants, as data: processes, tau decays, resolutions and selection.
+
+Every number the generator uses lives here, so tuning the simulation towards the real events means editing a table,
+never the code. Bump VERSION whenever a change alters the generated events (it names cached files and results).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GENERATOR = "higgsml-lumin toy simulation"
+VERSION = 1
+DEFAULT_SEED = 2014
+FIRST_EVENT_ID = 100_000
+SIGNAL_FRACTION = 0.3427
+"""Share of signal events in the file (85,667 of the 250,000 training events of the real file)."""
+
+TAU_MASS = 1.777
+W_MASS, W_WIDTH = 80.4, 2.1
+Z_MASS, Z_WIDTH = 91.19, 2.5
+H_MASS, H_WIDTH = 125.0, 0.004
+TOP_MASS, TOP_WIDTH = 172.5, 1.4
+B_MASS = 4.8
+TAU_TO_LEPTON_SHARE = 0.26
+"""Share of W -> lepton decays that go through a leptonic tau (BR(tau -> l nu nu) = 0.35, before cuts)."""
+
+
+@dataclass(frozen=True)
+class Process:
+    """One physics process: how to generate it and how many events and how much weight it gets in its class."""
+
+    name: str
+    label: str
+    topology: str
+    """Which generator builds it: ditau (H or Z -> tau tau), vbf, vh, ttbar, wjets."""
+    mass: float
+    width: float
+    event_share: float
+    """Fraction of its class's events (the simulated samples' sizes, as in the real file)."""
+    yield_share: float
+    """Fraction of its class's summed weight (cross-section x acceptance, as in the real file)."""
+    isr_probs: tuple[float, float, float, float]
+    """Probability of 0, 1, 2, 3 hard initial-state partons (the generator slices of the real samples)."""
+    isr_weights: tuple[float, float, float, float]
+    """Relative event weight of each slice: sliced samples give weight clusters, as the real file shows."""
+    weight_spread: float
+    """Log-normal spread of per-event weight factors (trigger and identification scale factors)."""
+    boson_rapidity: float
+    """Gaussian width of the produced system's rapidity."""
+
+
+PROCESSES: tuple[Process, ...] = (
+    Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.45, 0.35, 0.15, 0.05), (1, 1, 1, 1), 0.0, 1.6),
+    Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.55, 0.30, 0.10, 0.05), (1, 1, 1, 1), 0.0, 1.3),
+    Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.60, 0.25, 0.10, 0.05), (1, 1, 1, 1), 0.0, 1.3),
+    Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.20, 0.35, 0.25, 0.20), (1, 0.8, 0.1, 0.04),
+            0.0, 1.8),
+    Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.35, 0.35, 0.20, 0.10), (1, 1, 1, 1),
+            0.0, 1.0),
+    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.60, 0.28, 0.09, 0.03), (1, 0.55, 0.45, 0.3),
+            0.25, 1.8),
+)
+
+
+@dataclass(frozen=True)
+class HadronicMode:
+    """A hadronic tau decay tau -> h nu, with the mass line shape of its visible system h."""
+
+    name: str
+    share: float
+    mass: float
+    width: float
+
+
+HADRONIC_MODES: tuple[HadronicMode, ...] = (
+    HadronicMode("pi", 0.17, 0.1396, 0.0),
+    HadronicMode("rho", 0.40, 0.775, 0.149),
+    HadronicMode("a1", 0.43, 1.23, 0.40),
+)
+"""Shares among hadronic decays (PDG: pi 10.8%, rho 25.5%, a1-like three-pion modes ~18% of all tau decays)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Shapes of the generator-level spectra."""
+
+    isr_pt_min: float = 20.0
+    isr_pt_power: float = 2.6
+    """Initial-state parton pT follows pt_min * U^(-1/power): a falling power law."""
+    isr_eta_width: float = 2.2
+    soft_kt: float = 6.0
+    """Gaussian width (per component) of the soft, unclustered recoil against the hard system."""
+    vbf_tag_pt: float = 45.0
+    vbf_tag_eta: float = 2.4
+    vbf_tag_eta_width: float = 1.0
+    vh_mass_excess: float = 120.0
+    ttbar_mass_excess: float = 120.0
+    ttbar_hadronic_tau: float = 0.5
+    """Share of ttbar events whose tau candidate is a real hadronic tau (the rest: a light jet faking one)."""
+    fake_pt_min: float = 22.0
+    fake_pt_power: float = 3.5
+    fake_eta_width: float = 1.3
+    fake_fraction: tuple[float, float] = (9.0, 1.5)
+    """Beta(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
+    underlying_event: tuple[float, float] = (3.0, 16.0)
+    """Gamma(shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
+
+
+@dataclass(frozen=True)
+class Detector:
+    """Resolutions and responses of the toy detector."""
+
+    lepton_resolution: float = 0.02
+    tau_resolution: float = 0.10
+    jet_noise: float = 3.0
+    jet_stochastic: float = 0.75
+    jet_constant: float = 0.05
+    """Jet sigma(pT)/pT = sqrt((noise/pT)^2 + stochastic^2/pT + constant^2)."""
+    soft_response: float = 0.6
+    met_resolution: float = 0.35
+    """Extra MET noise per component: met_resolution * sqrt(sum ET), in GeV."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The lepton-hadron selection visible in the real rows."""
+
+    tau_pt: float = 20.0
+    lep_pt: float = 26.0
+    jet_pt: float = 30.0
+    tau_eta: float = 2.5
+    lep_eta: float = 2.5
+    jet_eta: float = 4.5
+    min_delta_r: float = 0.2
+    b_tag_efficiency: float = 0.7
+    b_tag_eta: float = 2.5
+
+
+@dataclass(frozen=True)
+class MassEstimator:
+    """The collinear mass estimator standing in for the MMC."""
+
+    met_sigma: float = 0.5
+    """Assumed MET resolution per component, times sqrt(sum ET)."""
+    max_pull: float = 6.0
+    """Fail (-999) when MET lies further than this many sigmas outside the collinear-neutrino cone."""
+    min_fraction: float = 0.05
+    """Lowest visible momentum fraction allowed for each tau."""
+
+
+GENERATION = Generation()
+DETECTOR = Detector()
+SELECTION = Selection()
+MASS_ESTIMATOR = MassEstimator()
