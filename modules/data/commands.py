@@ -7,6 +7,7 @@ import argparse
 from modules.cli import Registry, add_subcommands
 
 DATA_COMMANDS: Registry = {
+    "check": ("modules.data.check", "validate a challenge CSV and summarise its rows, weights and -999 fractions"),
     "simulate": ("modules.data.simulate", "generate the SIMULATED stand-in for the challenge file (the default data)"),
 }
 
