@@ -8,6 +8,7 @@ from modules.cli import Registry, add_subcommands
 
 DATA_COMMANDS: Registry = {
     "check": ("modules.data.check", "validate a challenge CSV and summarise its rows, weights and -999 fractions"),
+    "fetch": ("modules.data.fetch", "download the CERN Open Data file (SHA-1 checked), or check the Kaggle pair"),
     "simulate": ("modules.data.simulate", "generate the SIMULATED stand-in for the challenge file (the default data)"),
 }
 
