@@ -18,6 +18,7 @@ Registry = dict[str, tuple[str, str]]
 COMMANDS: Registry = {
     "info": ("modules.info", "show package versions, the detected hardware and the project's folders"),
     "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
+    "run": ("modules.runner", "execute an experiment notebook headless for a machine and print its metrics"),
 }
 
 
