@@ -149,3 +149,31 @@ def test_multiclass_extra_features_and_matrix_layout(excerpt_with_test_rows: Pat
     with h5py.File(prepared.train, "r") as f:
         assert "matrix_inputs" in f["fold_0"]
         assert f["fold_0/matrix_inputs"].shape[1:] == (5, 3)
+
+
+def test_command_line_accepts_the_original_flag_names(excerpt_with_test_rows: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from modules.cli import main
+
+    args = ["data", "prepare", "--dataset", str(excerpt_with_test_rows), "-d", str(tmp_path), "-f", "PRI_jet_num",
+            "-s", "3333", "--rotate", "True", "--flipy", "-v", "0.25", "-n", "5", "--max-events", "2000"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "prepared " in first and "1500 train, 500 validation, 2000 test events; seed 3333" in first
+    assert main(args) == 0
+    assert "reused cached" in capsys.readouterr().out
+    (folder,) = (tmp_path / "prepared").iterdir()
+    prepared = PreparedData.load(folder)
+    assert prepared.options["rotate"] and prepared.options["flip_y"] and not prepared.options["flip_z"]
+    assert prepared.options["n_folds"] == 5 and prepared.cat_feats == ["PRI_jet_num"]
+
+
+def test_command_line_rejects_bad_options(excerpt_with_test_rows: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from modules.cli import main
+
+    code = main(["data", "prepare", "--dataset", str(excerpt_with_test_rows), "-d", str(tmp_path), "-v", "1.5"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "val_size must be between 0 and 1" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "prepared").exists() or not any((tmp_path / "prepared").iterdir())
