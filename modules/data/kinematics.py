@@ -122,13 +122,22 @@ def to_cartesian(df: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"PRI_met": "PRI_met_pt"})
 
 
+def _keep_missing(values: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Transformed values, except where the original held the -999 marker of an absent object, which stays."""
+    return np.where(original == MISSING, MISSING, values)
+
+
 def rotate_phi(df: pd.DataFrame, angle: np.ndarray | float) -> pd.DataFrame:
-    """Rotate every object of each event by `angle` in the transverse plane (works on phi or on px/py columns)."""
+    """Rotate every object of each event by `angle` in the transverse plane (works on phi or on px/py columns).
+
+    -999 markers of absent objects (and NaN) are left as they are, so raw rows can be rotated too.
+    """
     out = df.copy()
     angle = np.broadcast_to(np.asarray(angle, float), len(df))
     for vec in VECTORS:
         if f"{vec}_phi" in out:
-            out[f"{vec}_phi"] = wrap_phi(out[f"{vec}_phi"].to_numpy(float) + angle)
+            phi = out[f"{vec}_phi"].to_numpy(float)
+            out[f"{vec}_phi"] = _keep_missing(wrap_phi(phi + angle), phi)
         elif f"{vec}_px" in out:
             x, y = out[f"{vec}_px"].to_numpy(float), out[f"{vec}_py"].to_numpy(float)
             out[f"{vec}_px"] = x * np.cos(angle) - y * np.sin(angle)
@@ -137,7 +146,7 @@ def rotate_phi(df: pd.DataFrame, angle: np.ndarray | float) -> pd.DataFrame:
 
 
 def reflect(df: pd.DataFrame, axis: str, mask: np.ndarray | bool = True) -> pd.DataFrame:
-    """Mirror the events selected by `mask` in y (phi -> -phi) or in z (eta -> -eta)."""
+    """Mirror the events selected by `mask` in y (phi -> -phi) or in z (eta -> -eta); -999 markers are kept."""
     out = df.copy()
     mask = np.broadcast_to(np.asarray(mask, bool), len(df))
     polar, cartesian = {"y": ("phi", "py"), "z": ("eta", "pz")}[axis]
@@ -145,7 +154,7 @@ def reflect(df: pd.DataFrame, axis: str, mask: np.ndarray | bool = True) -> pd.D
         for col in (f"{vec}_{polar}", f"{vec}_{cartesian}"):
             if col in out:
                 values = out[col].to_numpy(float)
-                out[col] = np.where(mask, -values, values)
+                out[col] = _keep_missing(np.where(mask, -values, values), values)
     return out
 
 
