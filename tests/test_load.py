@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,8 +190,7 @@ def test_bad_input_gives_one_line_error(tmp_path: Path, case: str) -> None:
     assert "\n" not in message and message.startswith(str(path))
 
 
-@pytest.mark.parametrize("case", ["truncated gzip", "reordered header", "non-numeric value", "duplicate EventId",
-                                  "leading jet defined without jets"])
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_data_check_exits_2_with_the_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      case: str) -> None:
     name, build, expected = BAD_INPUTS[case]
@@ -200,7 +200,25 @@ def test_data_check_exits_2_with_the_one_line_error(tmp_path: Path, capsys: pyte
     out, err = capsys.readouterr()
     assert out == ""
     assert err.startswith(f"higgsml: error: {path}") and err.count("\n") == 1
+    assert re.search(expected, err)
     assert sorted(tmp_path.iterdir()) == before
+
+
+def test_data_check_summarises_a_kaggle_test_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(synthetic_rows()[list(KAGGLE_TEST_COLUMNS)], tmp_path / "test.csv")
+    assert cli.main(["data", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{path}: valid, kaggle-test format, 12 rows, 31 columns")
+    assert "  DER_mass_jet_jet              50.00%" in out and "KaggleSet" not in out
+
+
+def test_data_check_summarises_groups_and_weights(valid_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = read_challenge_csv(valid_csv)
+    assert cli.main(["data", "check", str(valid_csv)]) == 0
+    out = capsys.readouterr().out
+    signal_t = rows[(rows.KaggleSet == "t") & (rows.Label == "s")]
+    assert f"t         s         {len(signal_t)}       {signal_t.Weight.sum():.3f}" in out
+    assert "  PRI_jet_leading_pt            25.00%" in out
 
 
 def test_mass_mmc_may_be_undefined_on_its_own(valid_csv: Path) -> None:
