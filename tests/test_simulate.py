@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from modules.cli import main as cli_main
+from modules.data import sim_csv
 from modules.data.identity import file_identity, is_simulated
 from modules.data.kinematics import derived_features
 from modules.data.load import read_challenge_csv
-from modules.data.simulate import simulate, split_counts, write_simulation
+from modules.data.sim_csv import write_csv
+from modules.data.simulate import DECIMALS, simulate, split_counts, write_simulation
 from modules.errors import UserError
 from modules.schema import (
     DER_FEATURES,
@@ -126,6 +128,17 @@ def test_same_seed_same_bytes_other_seed_other_events(tmp_path: Path) -> None:
     assert a.read_bytes() == b.read_bytes()
     assert a.read_bytes() != c.read_bytes()
     assert not simulate(500, seed=3)[list(DER_FEATURES)].equals(simulate(500, seed=4)[list(DER_FEATURES)])
+
+
+def test_parallel_writing_gives_the_same_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim_csv, "CHUNK_ROWS", 256)
+    frame = simulate(1_000, seed=2)
+    for compressed in (False, True):
+        write_csv(tmp_path / "one", frame, DECIMALS, compressed, workers=1)
+        write_csv(tmp_path / "two", frame, DECIMALS, compressed, workers=2)
+        assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes()
+    with gzip.open(tmp_path / "two", "rt") as stream:
+        assert len(stream.read().splitlines()) == 1_001
 
 
 def test_plain_csv_when_the_name_has_no_gz(tmp_path: Path) -> None:

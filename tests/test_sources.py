@@ -20,7 +20,7 @@ def test_auto_simulates_once_and_caches_under_a_name_with_version_seed_and_size(
     source = resolve("auto", data_dir=tmp_path, events=500, seed=11)
     assert source.kind == "simulated"
     (path,) = source.paths
-    assert path.parent == tmp_path and path.name == "simulated-v1-seed11-500.csv.gz"
+    assert path.parent == tmp_path and path.name == "simulated-v1-seed11-500.csv"
     assert json.loads(sidecar_path(path).read_text())["kind"] == "simulated"
     assert "SIMULATED" in source.description and "not the real ATLAS data" in source.description
     assert capsys.readouterr().out == ""
@@ -34,7 +34,7 @@ def test_simulated_file_without_sidecar_is_regenerated(tmp_path: Path) -> None:
     sidecar_path(path).unlink()
     path.write_text("truncated")
     assert resolve("simulated", data_dir=tmp_path, events=200, seed=1).paths == (path,)
-    assert path.read_bytes()[:2] == b"\x1f\x8b" and sidecar_path(path).exists()
+    assert path.read_bytes()[:8] == b"EventId," and sidecar_path(path).exists()
 
 
 def test_auto_prefers_the_real_file(tmp_path: Path) -> None:

@@ -91,9 +91,12 @@ class Generation:
     soft_kt: float = 6.0
     """Gaussian width (per component) of the soft, unclustered recoil against the hard system."""
     vbf_tag_pt: float = 45.0
+    vbf_tag_pt_spread: float = 0.6
+    """Tag-quark pT is log-normal around vbf_tag_pt with this spread."""
     vbf_tag_eta: float = 2.4
     vbf_tag_eta_width: float = 1.0
     vh_mass_excess: float = 120.0
+    vh_w_share: float = 0.6
     ttbar_mass_excess: float = 120.0
     ttbar_hadronic_tau: float = 0.5
     """Share of ttbar events whose tau candidate is a real hadronic tau (the rest: a light jet faking one)."""
@@ -101,9 +104,9 @@ class Generation:
     fake_pt_power: float = 3.5
     fake_eta_width: float = 1.3
     fake_fraction: tuple[float, float] = (9.0, 1.5)
-    """Beta(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
-    underlying_event: tuple[float, float] = (3.0, 16.0)
-    """Gamma(shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
+    """Kumaraswamy(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
+    underlying_event: tuple[int, float] = (3, 16.0)
+    """Gamma(integer shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,10 @@ class Selection:
     min_delta_r: float = 0.2
     b_tag_efficiency: float = 0.7
     b_tag_eta: float = 2.5
+    truth_lep_pt: float = 22.0
+    truth_tau_pt: float = 11.0
+    """Generated events are dropped early when the true lepton or tau pT is below these: many resolutions under the
+    cuts, so the detector could never bring them above (keep them so when changing resolutions)."""
 
 
 @dataclass(frozen=True)
