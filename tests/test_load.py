@@ -56,6 +56,12 @@ def test_gzip_and_plain_give_the_same_frame(valid_csv: Path, tmp_path: Path) -> 
     pd.testing.assert_frame_equal(read_challenge_csv(zipped), read_challenge_csv(valid_csv))
 
 
+def test_windows_line_endings_read_the_same(valid_csv: Path, tmp_path: Path) -> None:
+    crlf = tmp_path / "crlf.csv"
+    crlf.write_bytes(valid_csv.read_bytes().replace(b"\n", b"\r\n"))
+    pd.testing.assert_frame_equal(read_challenge_csv(crlf), read_challenge_csv(valid_csv))
+
+
 def test_many_pieces_concatenate_in_file_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = synthetic_rows(500)
     monkeypatch.setattr(pieces, "PIECE_BYTES", 20_000)

@@ -131,6 +131,7 @@ def _parse(path: Path, piece: Piece, columns: tuple[str, ...]) -> pd.DataFrame:
     except ValueError:
         raise _first_non_numeric(path, piece, columns) from None
 
+
 def _not_finite(df: pd.DataFrame, numeric: list[str]) -> Iterator[Problem]:
     """Empty, missing (short rows) or infinite numbers: reported at the earliest row, leftmost column."""
     bad = {c: ~np.isfinite(df[c].to_numpy()) for c in numeric}

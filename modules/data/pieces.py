@@ -1,7 +1,7 @@
 """Parse a large CSV in line-aligned pieces on a thread pool, decompressing gzip while the pieces are parsed.
 
 pandas' C parser releases the GIL while it tokenises and converts numbers, and zlib releases it while it inflates,
-so on a machine with a few cores the 195 MB challenge file loads several times faster this way than in one call.
+so the 195 MB challenge file loads about twice as fast this way on two cores as in one `read_csv` call.
 """
 
 from __future__ import annotations
