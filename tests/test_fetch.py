@@ -74,11 +74,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Behaviour]:
 
 
 def test_downloads_verifies_and_renames(server: Behaviour, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path)]) == 0
-    assert (tmp_path / FILENAME).read_bytes() == PAYLOAD
-    assert sorted(p.name for p in tmp_path.iterdir()) == [FILENAME]
+    data_dir = tmp_path / "new" / "data"
+    assert cli.main(["data", "fetch", "--data-dir", str(data_dir)]) == 0
+    assert (data_dir / FILENAME).read_bytes() == PAYLOAD
+    assert sorted(p.name for p in data_dir.iterdir()) == [FILENAME]
     assert server.ranges == [None]
-    assert f"downloaded {tmp_path / FILENAME} ({len(PAYLOAD):,} bytes, SHA-1 verified)" in capsys.readouterr().out
+    assert f"downloaded {data_dir / FILENAME} ({len(PAYLOAD):,} bytes, SHA-1 verified)" in capsys.readouterr().out
 
 
 def test_resumes_a_partial_download_with_a_range_request(server: Behaviour, tmp_path: Path) -> None:
@@ -151,11 +152,11 @@ def test_unreachable_host_fails_fast_saying_where_to_put_a_copy(tmp_path: Path, 
     url = f"http://127.0.0.1:{_closed_port()}/{FILENAME}"
     monkeypatch.setattr(fetch, "OPENDATA", fetch.Remote(url, "0" * 40, FILENAME))
     started = time.monotonic()
-    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path)]) == 2
+    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path / "data")]) == 2
     assert time.monotonic() - started < 5
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot download {url} (" in err
-    assert f"copy it to {tmp_path / FILENAME} (SHA-1 {'0' * 40})" in err
+    assert f"copy it to {tmp_path / 'data' / FILENAME} (SHA-1 {'0' * 40})" in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -85,6 +85,7 @@ def _transfer(remote: Remote, part: Path, timeout: float) -> None:
     response, start = _open(remote, offset, timeout)
     if response is None:
         return
+    part.parent.mkdir(parents=True, exist_ok=True)
     with response, open(part, "r+b" if part.exists() else "wb") as out:
         out.truncate(start)
         out.seek(start)
@@ -109,7 +110,6 @@ def download(remote: Remote, data_dir: Path, timeout: float = TIMEOUT_S) -> Path
                             f"run `higgsml data fetch` again")
         print(f"{target} is already here and its SHA-1 matches: nothing to do")
         return target
-    data_dir.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + PART_SUFFIX)
     try:
         _transfer(remote, part, timeout)
