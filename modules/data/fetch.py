@@ -8,6 +8,7 @@ Kaggle only hands out to logged-in users and which must therefore be put in the 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -57,7 +58,7 @@ def _by_hand(remote: Remote, target: Path) -> str:
             f"(SHA-1 {remote.sha1})")
 
 
-def _reason(err: OSError, timeout: float) -> str:
+def _reason(err: OSError | http.client.HTTPException, timeout: float) -> str:
     """Why a download failed, in a few words (URLError wraps the socket's own error)."""
     if isinstance(err, urllib.error.HTTPError):
         return f"HTTP {err.code} {err.reason}"
@@ -113,7 +114,7 @@ def download(remote: Remote, data_dir: Path, timeout: float = TIMEOUT_S) -> Path
     part = target.with_name(target.name + PART_SUFFIX)
     try:
         _transfer(remote, part, timeout)
-    except OSError as err:
+    except (OSError, http.client.HTTPException) as err:
         kept = f"; the partial download {part} is kept and the next run resumes it" if part.exists() else ""
         raise UserError(f"cannot download {remote.url} ({_reason(err, timeout)}){kept}; "
                         f"{_by_hand(remote, target)}") from None
