@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from modules.data.identity import sidecar_path
+from modules.data.sim_config import VERSION
 from modules.data.sources import DataSource, add_dataset_argument, resolve
 from modules.errors import UserError
 from modules.schema import OPENDATA_FILENAME
@@ -20,7 +21,7 @@ def test_auto_simulates_once_and_caches_under_a_name_with_version_seed_and_size(
     source = resolve("auto", data_dir=tmp_path, events=500, seed=11)
     assert source.kind == "simulated"
     (path,) = source.paths
-    assert path.parent == tmp_path and path.name == "simulated-v1-seed11-500.csv"
+    assert path.parent == tmp_path and path.name == f"simulated-v{VERSION}-seed11-500.csv"
     assert json.loads(sidecar_path(path).read_text())["kind"] == "simulated"
     assert "SIMULATED" in source.description and "not the real ATLAS data" in source.description
     assert capsys.readouterr().out == ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR = "higgsml-lumin toy simulation"
-VERSION = 1
+VERSION = 2
 DEFAULT_SEED = 2014
 FIRST_EVENT_ID = 100_000
 SIGNAL_FRACTION = 0.3427
@@ -43,6 +43,8 @@ class Process:
     """Probability of 0, 1, 2, 3 hard initial-state partons (the generator slices of the real samples)."""
     isr_weights: tuple[float, float, float, float]
     """Relative event weight of each slice: sliced samples give weight clusters, as the real file shows."""
+    isr_pt_power: float
+    """Initial-state parton pT falls as pT^-(power+1) above Generation.isr_pt_min: smaller is harder."""
     weight_spread: float
     """Log-normal spread of per-event weight factors (trigger and identification scale factors)."""
     boson_rapidity: float
@@ -50,15 +52,16 @@ class Process:
 
 
 PROCESSES: tuple[Process, ...] = (
-    Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.45, 0.35, 0.15, 0.05), (1, 1, 1, 1), 0.0, 1.6),
-    Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.55, 0.30, 0.10, 0.05), (1, 1, 1, 1), 0.0, 1.3),
-    Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.60, 0.25, 0.10, 0.05), (1, 1, 1, 1), 0.0, 1.3),
-    Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.20, 0.35, 0.25, 0.20), (1, 0.8, 0.1, 0.04),
-            0.0, 1.8),
-    Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.35, 0.35, 0.20, 0.10), (1, 1, 1, 1),
+    Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.25, 0.45, 0.20, 0.10), (1, 1, 1, 1), 1.6, 0.0,
+            1.6),
+    Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.55, 0.30, 0.10, 0.05), (1, 1, 1, 1), 1.5, 0.0, 1.3),
+    Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.60, 0.25, 0.10, 0.05), (1, 1, 1, 1), 1.5, 0.0, 1.3),
+    Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.10, 0.40, 0.30, 0.20), (1, 0.8, 0.1, 0.04),
+            1.3, 0.0, 1.8),
+    Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.35, 0.35, 0.20, 0.10), (1, 1, 1, 1), 1.5,
             0.0, 1.0),
-    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.60, 0.28, 0.09, 0.03), (1, 0.55, 0.45, 0.3),
-            0.25, 1.8),
+    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.35, 0.45, 0.15, 0.05), (1, 0.55, 0.45, 0.3),
+            1.4, 0.25, 1.8),
 )
 
 
@@ -84,11 +87,11 @@ HADRONIC_MODES: tuple[HadronicMode, ...] = (
 class Generation:
     """Shapes of the generator-level spectra."""
 
-    isr_pt_min: float = 20.0
-    isr_pt_power: float = 2.6
-    """Initial-state parton pT follows pt_min * U^(-1/power): a falling power law."""
+    isr_pt_min: float = 18.0
+    isr_pt_max: float = 700.0
+    """Initial-state parton pT follows a power law (Process.isr_pt_power) between these."""
     isr_eta_width: float = 2.2
-    soft_kt: float = 6.0
+    soft_kt: float = 12.0
     """Gaussian width (per component) of the soft, unclustered recoil against the hard system."""
     vbf_tag_pt: float = 45.0
     vbf_tag_pt_spread: float = 0.6
@@ -105,7 +108,7 @@ class Generation:
     fake_eta_width: float = 1.3
     fake_fraction: tuple[float, float] = (9.0, 1.5)
     """Kumaraswamy(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
-    underlying_event: tuple[int, float] = (3, 16.0)
+    underlying_event: tuple[int, float] = (2, 22.0)
     """Gamma(integer shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
 
 
@@ -119,8 +122,10 @@ class Detector:
     jet_stochastic: float = 0.75
     jet_constant: float = 0.05
     """Jet sigma(pT)/pT = sqrt((noise/pT)^2 + stochastic^2/pT + constant^2)."""
-    soft_response: float = 0.6
-    met_resolution: float = 0.35
+    met_jet_pt: float = 20.0
+    """Jets above this pT enter MET and sum ET at their calibrated scale (below: with the soft term's response)."""
+    soft_response: float = 0.15
+    met_resolution: float = 0.2
     """Extra MET noise per component: met_resolution * sqrt(sum ET), in GeV."""
 
 
@@ -145,14 +150,15 @@ class Selection:
 
 @dataclass(frozen=True)
 class MassEstimator:
-    """The collinear mass estimator standing in for the MMC."""
+    """The likelihood mass estimator standing in for the MMC."""
 
-    met_sigma: float = 0.5
+    met_sigma: float = 0.7
     """Assumed MET resolution per component, times sqrt(sum ET)."""
-    max_pull: float = 6.0
-    """Fail (-999) when MET lies further than this many sigmas outside the collinear-neutrino cone."""
-    min_fraction: float = 0.05
-    """Lowest visible momentum fraction allowed for each tau."""
+    hadronic_prior: tuple[float, float] = (0.6, 0.5)
+    leptonic_prior: tuple[float, float] = (0.8, 0.6)
+    """Gaussian priors (mean, sigma) of neutrino over visible transverse momentum on each side."""
+    max_pull: float = 5.0
+    """Fail (-999) when the fitted neutrinos leave more than this many MET resolutions unexplained."""
 
 
 GENERATION = Generation()

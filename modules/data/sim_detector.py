@@ -42,17 +42,17 @@ def reconstruct(
     tau = scale_smear(rng, truth.tau, det.tau_resolution)
     jets = scale_smear(rng, truth.partons, jet_resolution(pt_of(truth.partons), det))
     jet_pt, jet_eta = pt_of(jets), eta_of(jets)
-    is_jet = (jet_pt >= sel.jet_pt) & (np.abs(jet_eta) < sel.jet_eta)
-    clustered = jets * is_jet[..., None]
+    in_met = (jet_pt >= det.met_jet_pt) & (np.abs(jet_eta) < sel.jet_eta)
+    is_jet = in_met & (jet_pt >= sel.jet_pt)
+    met_jets = slot_sum(jets[:, :, 1:3] * in_met[..., None])
 
-    visible_true = truth.lepton[:, 1:3] + truth.tau[:, 1:3] + truth.neutrinos[:, 1:3]
-    visible_true += slot_sum(truth.partons[:, :, 1:3])
-    clustered_sum = slot_sum(clustered[:, :, 1:3])
-    soft = slot_sum(jets[:, :, 1:3]) - clustered_sum - visible_true
-    jet_sum = slot_sum(jet_pt * is_jet)
-    soft_scalar = det.soft_response * (_norm(soft) + slot_sum(jet_pt) - jet_sum)
-    sumet = pt_of(lepton) + pt_of(tau) + jet_sum + soft_scalar + erlang(rng, n, *gen.underlying_event)
-    seen = lepton[:, 1:3] + tau[:, 1:3] + clustered_sum + det.soft_response * soft
+    unclustered = slot_sum(truth.partons[:, :, 1:3] * ~in_met[..., None])
+    soft = unclustered - truth.lepton[:, 1:3] - truth.tau[:, 1:3] - truth.neutrinos[:, 1:3]
+    soft -= slot_sum(truth.partons[:, :, 1:3])
+    soft_scalar = det.soft_response * (_norm(soft) + slot_sum(pt_of(truth.partons) * ~in_met))
+    met_jet_sum = slot_sum(jet_pt * in_met)
+    sumet = pt_of(lepton) + pt_of(tau) + met_jet_sum + soft_scalar + erlang(rng, n, *gen.underlying_event)
+    seen = lepton[:, 1:3] + tau[:, 1:3] + met_jets + det.soft_response * soft
     met = normal(rng, (n, 2)) * (det.met_resolution * np.sqrt(sumet))[:, None] - seen
 
     lep_eta, tau_eta = eta_of(lepton), eta_of(tau)
@@ -77,5 +77,5 @@ def reconstruct(
         jet = jets[np.arange(n), index]
         for quantity, values in (("pt", pt_of(jet)), ("eta", eta_of(jet)), ("phi", phi_of(jet))):
             columns[f"PRI_jet_{name}_{quantity}"] = np.where(present, values, MISSING)
-    columns["PRI_jet_all_pt"] = jet_sum
+    columns["PRI_jet_all_pt"] = slot_sum(jet_pt * is_jet)
     return columns, passed

@@ -114,15 +114,17 @@ def two_body(rng: np.random.Generator, parent: np.ndarray, m1: np.ndarray | floa
     return boost(d1, beta), boost(d2, beta)
 
 
-def power_law(rng: np.random.Generator, shape: int | tuple[int, ...], minimum: float, power: float) -> np.ndarray:
-    """Transverse momenta falling as pt^-(power+1) above `minimum`."""
-    return minimum * (1 - rng.random(shape)) ** (-1 / power)
+def power_law(rng: np.random.Generator, shape: int | tuple[int, ...], minimum: float, power: float,
+              maximum: float = np.inf) -> np.ndarray:
+    """Transverse momenta falling as pt^-(power+1) between `minimum` and `maximum`."""
+    floor = (minimum / maximum) ** power
+    return minimum * (floor + (1 - floor) * (1 - rng.random(shape))) ** (-1 / power)
 
 
-def initial_state(rng: np.random.Generator, n: int, probs: tuple[float, ...], gen: Generation):
+def initial_state(rng: np.random.Generator, n: int, process: Process, gen: Generation):
     """Hard initial-state partons (n, MAX_ISR, 4) and the slice (number of partons) of each event."""
-    slices = categorical(rng, n, probs)
-    pt = power_law(rng, (n, MAX_ISR), gen.isr_pt_min, gen.isr_pt_power)
+    slices = categorical(rng, n, process.isr_probs)
+    pt = power_law(rng, (n, MAX_ISR), gen.isr_pt_min, process.isr_pt_power, gen.isr_pt_max)
     pt *= np.arange(MAX_ISR)[None, :] < slices[:, None]
     return from_pt_eta_phi(pt, normal(rng, (n, MAX_ISR), gen.isr_eta_width), *azimuth(rng, (n, MAX_ISR))), slices
 
@@ -232,7 +234,7 @@ def _ditau_with_partons(rng: np.random.Generator, boson: np.ndarray, partons: np
 
 def ditau(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """gg -> H or Drell-Yan Z/gamma* -> tau tau with initial-state radiation."""
-    isr, slices = initial_state(rng, n, process.isr_probs, gen)
+    isr, slices = initial_state(rng, n, process, gen)
     recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
     boson = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
     return _ditau_with_partons(rng, boson, _pad(isr), slices, sel)
@@ -240,7 +242,7 @@ def ditau(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
 
 def vbf(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Vector-boson fusion: two forward tag quarks in opposite hemispheres and a central Higgs."""
-    isr, slices = initial_state(rng, n, process.isr_probs, gen)
+    isr, slices = initial_state(rng, n, process, gen)
     side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
     eta = np.stack([side, -side], axis=1) * (gen.vbf_tag_eta + normal(rng, (n, 2), gen.vbf_tag_eta_width))
     pt = gen.vbf_tag_pt * np.exp(normal(rng, (n, 2), gen.vbf_tag_pt_spread))
@@ -252,7 +254,7 @@ def vbf(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel
 
 def vh(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Associated production: H -> tau tau with a W or Z decaying to two quarks."""
-    isr, slices = initial_state(rng, n, process.isr_probs, gen)
+    isr, slices = initial_state(rng, n, process, gen)
     recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
     is_w = rng.random(n) < gen.vh_w_share
     w_mass, z_mass = (cauchy_truncated(rng, n, W_MASS, W_WIDTH, 60, 100),
@@ -282,7 +284,7 @@ def _b_vetoed(rng: np.random.Generator, b_quarks: np.ndarray, sel: Selection) ->
 
 def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Top pairs, t -> W b, with no b-tagged jet: one W -> l nu, the other W -> tau nu or two quarks faking a tau."""
-    isr, slices = initial_state(rng, n, process.isr_probs, gen)
+    isr, slices = initial_state(rng, n, process, gen)
     recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
     system_mass = 2 * TOP_MASS + exponential(rng, n, gen.ttbar_mass_excess)
     system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity)
@@ -308,7 +310,7 @@ def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
 
 def wjets(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """W -> l nu produced with jets, one of which is misidentified as the hadronic tau."""
-    isr, slices = initial_state(rng, n, process.isr_probs, gen)
+    isr, slices = initial_state(rng, n, process, gen)
     jet_pt = power_law(rng, n, gen.fake_pt_min, gen.fake_pt_power)
     jet = from_pt_eta_phi(jet_pt, normal(rng, n, gen.fake_eta_width), *azimuth(rng, n))
     recoil = jet[:, 1:3] + _transverse_sum(isr) + soft_kick(rng, n, gen)
