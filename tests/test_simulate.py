@@ -109,7 +109,7 @@ def test_background_processes_show_as_weight_clusters(events: pd.DataFrame) -> N
     counts = weights.value_counts()
     spikes = counts[counts >= 0.01 * len(weights)]
     assert len(spikes) >= 3
-    assert spikes.index.max() / spikes.index.min() > 10
+    assert spikes.index.max() / spikes.index.min() > 3
     assert 0.4 < (weights.map(counts) == 1).mean() < 0.8
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR = "higgsml-lumin toy simulation"
-VERSION = 2
+VERSION = 3
 DEFAULT_SEED = 2014
 FIRST_EVENT_ID = 100_000
 SIGNAL_FRACTION = 0.3427
@@ -43,8 +43,9 @@ class Process:
     """Probability of 0, 1, 2, 3 hard initial-state partons (the generator slices of the real samples)."""
     isr_weights: tuple[float, float, float, float]
     """Relative event weight of each slice: sliced samples give weight clusters, as the real file shows."""
-    isr_pt_power: float
-    """Initial-state parton pT falls as pT^-(power+1) above Generation.isr_pt_min: smaller is harder."""
+    isr_pt_scale: float
+    """Hard initial-state parton pT is Generation.isr_pt_min plus an exponential of this mean (GeV): above any
+    threshold their spectrum keeps this slope, as the real jets' does."""
     weight_spread: float
     """Log-normal spread of per-event weight factors (trigger and identification scale factors)."""
     boson_rapidity: float
@@ -52,16 +53,18 @@ class Process:
 
 
 PROCESSES: tuple[Process, ...] = (
-    Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.25, 0.45, 0.20, 0.10), (1, 1, 1, 1), 1.6, 0.0,
+    Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.505, 0.28, 0.108, 0.107), (1, 1, 1, 1), 28.0, 0.0,
             1.6),
-    Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.55, 0.30, 0.10, 0.05), (1, 1, 1, 1), 1.5, 0.0, 1.3),
-    Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.60, 0.25, 0.10, 0.05), (1, 1, 1, 1), 1.5, 0.0, 1.3),
-    Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.10, 0.40, 0.30, 0.20), (1, 0.8, 0.1, 0.04),
-            1.3, 0.0, 1.8),
-    Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.35, 0.35, 0.20, 0.10), (1, 1, 1, 1), 1.5,
-            0.0, 1.0),
-    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.35, 0.45, 0.15, 0.05), (1, 0.55, 0.45, 0.3),
-            1.4, 0.25, 1.8),
+    Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.857, 0.018, 0.09, 0.035), (1, 1, 1, 1), 35.0,
+            0.0, 1.3),
+    Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.559, 0.379, 0.021, 0.042), (1, 1, 1, 1), 17.0,
+            0.0, 1.3),
+    Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.112, 0.357, 0.126, 0.405), (1, 0.7, 0.3, 0.15),
+            28.0, 0.0, 1.8),
+    Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.577, 0.173, 0.24, 0.011), (1, 1, 1, 1),
+            19.0, 0.0, 1.0),
+    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.495, 0.277, 0.179, 0.049), (1, 0.55, 0.45, 0.3),
+            24.0, 0.25, 1.8),
 )
 
 
@@ -88,10 +91,11 @@ class Generation:
     """Shapes of the generator-level spectra."""
 
     isr_pt_min: float = 18.0
-    isr_pt_max: float = 700.0
-    """Initial-state parton pT follows a power law (Process.isr_pt_power) between these."""
-    isr_eta_width: float = 2.2
-    soft_kt: float = 12.0
+    isr_eta_width: float = 1.5
+    soft_parton_probs: tuple[float, float, float] = (0.49, 0.36, 0.15)
+    soft_parton_pt: tuple[float, float] = (12.0, 25.0)
+    """Probability of 0, 1, 2 soft initial-state partons, with pT uniform in this range."""
+    soft_kt: float = 13.5
     """Gaussian width (per component) of the soft, unclustered recoil against the hard system."""
     vbf_tag_pt: float = 45.0
     vbf_tag_pt_spread: float = 0.6
@@ -100,7 +104,10 @@ class Generation:
     vbf_tag_eta_width: float = 1.0
     vh_mass_excess: float = 120.0
     vh_w_share: float = 0.6
-    ttbar_mass_excess: float = 120.0
+    vh_hadronic_share: float = 0.75
+    """Share of VH events whose W or Z decays to quarks; the others are taken as invisible (Z -> nu nu and
+    W -> l nu with the lepton lost)."""
+    ttbar_mass_excess: float = 60.0
     ttbar_hadronic_tau: float = 0.5
     """Share of ttbar events whose tau candidate is a real hadronic tau (the rest: a light jet faking one)."""
     fake_pt_min: float = 22.0
@@ -108,7 +115,7 @@ class Generation:
     fake_eta_width: float = 1.3
     fake_fraction: tuple[float, float] = (9.0, 1.5)
     """Kumaraswamy(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
-    underlying_event: tuple[int, float] = (2, 22.0)
+    underlying_event: tuple[int, float] = (1, 47.0)
     """Gamma(integer shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
 
 
@@ -118,14 +125,14 @@ class Detector:
 
     lepton_resolution: float = 0.02
     tau_resolution: float = 0.10
-    jet_noise: float = 3.0
+    jet_noise: float = 2.0
     jet_stochastic: float = 0.75
     jet_constant: float = 0.05
     """Jet sigma(pT)/pT = sqrt((noise/pT)^2 + stochastic^2/pT + constant^2)."""
     met_jet_pt: float = 20.0
     """Jets above this pT enter MET and sum ET at their calibrated scale (below: with the soft term's response)."""
-    soft_response: float = 0.15
-    met_resolution: float = 0.2
+    soft_response: float = 0.08
+    met_resolution: float = 0.19
     """Extra MET noise per component: met_resolution * sqrt(sum ET), in GeV."""
 
 

@@ -3,9 +3,9 @@
 Each topology returns the true final state (lepton, visible tau candidate, neutrinos and partons) of the events that
 may still pass the selection; what balances their transverse momenta is the soft, unclustered recoil, so that the
 detector model can build the missing transverse momentum from what it sees. Four-vectors are (n, 4) arrays
-(E, px, py, pz); partons are (n, K, 4) with all-zero rows where an event has fewer than K partons. Events that
-cannot pass the selection whatever the detector does are dropped as early as possible, so that the full-size file
-takes seconds.
+(E, px, py, pz); partons are (n, K, 4), K depending on the topology, with all-zero rows where an event has fewer.
+Events that cannot pass the selection whatever the detector does are dropped as early as possible, so that the
+full-size file takes seconds.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from modules.data.sim_config import (
 )
 from modules.data.sim_random import azimuth, categorical, cauchy_truncated, exponential, kumaraswamy, normal
 
-MAX_PARTONS = 6
 MAX_ISR = 3
+MAX_SOFT = 2
 FAKE_TAU_MASS = 0.8
 MICHEL_TABLE = 4096
 
@@ -114,19 +114,22 @@ def two_body(rng: np.random.Generator, parent: np.ndarray, m1: np.ndarray | floa
     return boost(d1, beta), boost(d2, beta)
 
 
-def power_law(rng: np.random.Generator, shape: int | tuple[int, ...], minimum: float, power: float,
-              maximum: float = np.inf) -> np.ndarray:
-    """Transverse momenta falling as pt^-(power+1) between `minimum` and `maximum`."""
-    floor = (minimum / maximum) ** power
-    return minimum * (floor + (1 - floor) * (1 - rng.random(shape))) ** (-1 / power)
+def power_law(rng: np.random.Generator, shape: int | tuple[int, ...], minimum: float, power: float) -> np.ndarray:
+    """Transverse momenta falling as pt^-(power+1) above `minimum`."""
+    return minimum * (1 - rng.random(shape)) ** (-1 / power)
 
 
 def initial_state(rng: np.random.Generator, n: int, process: Process, gen: Generation):
-    """Hard initial-state partons (n, MAX_ISR, 4) and the slice (number of partons) of each event."""
+    """Initial-state partons (n, MAX_ISR + MAX_SOFT, 4), hard ones first, and the slice (number of hard partons)
+    of each event. The soft ones mostly make jets below the 30 GeV threshold, seen only in MET and sum ET."""
     slices = categorical(rng, n, process.isr_probs)
-    pt = power_law(rng, (n, MAX_ISR), gen.isr_pt_min, process.isr_pt_power, gen.isr_pt_max)
-    pt *= np.arange(MAX_ISR)[None, :] < slices[:, None]
-    return from_pt_eta_phi(pt, normal(rng, (n, MAX_ISR), gen.isr_eta_width), *azimuth(rng, (n, MAX_ISR))), slices
+    hard = gen.isr_pt_min + exponential(rng, (n, MAX_ISR), process.isr_pt_scale)
+    hard *= np.arange(MAX_ISR)[None, :] < slices[:, None]
+    soft = gen.soft_parton_pt[0] + (gen.soft_parton_pt[1] - gen.soft_parton_pt[0]) * rng.random((n, MAX_SOFT))
+    soft *= np.arange(MAX_SOFT)[None, :] < categorical(rng, n, gen.soft_parton_probs)[:, None]
+    pt = np.concatenate([hard, soft], axis=1)
+    shape = pt.shape
+    return from_pt_eta_phi(pt, normal(rng, shape, gen.isr_eta_width), *azimuth(rng, shape)), slices
 
 
 def recoiling_system(rng: np.random.Generator, mass: np.ndarray, recoil: np.ndarray, rapidity_width: float):
@@ -199,14 +202,9 @@ def w_to_lepton(rng: np.random.Generator, w: np.ndarray) -> tuple[np.ndarray, np
     return lepton, nu
 
 
-def _pad(*groups: np.ndarray) -> np.ndarray:
-    """Parton groups (n, k, 4) side by side, padded with null partons to MAX_PARTONS."""
-    partons = np.zeros((len(groups[0]), MAX_PARTONS, 4))
-    start = 0
-    for group in groups:
-        partons[:, start:start + group.shape[1]] = group
-        start += group.shape[1]
-    return partons
+def _partons(*groups: np.ndarray) -> np.ndarray:
+    """Parton groups (n, k, 4) side by side (each topology has its own number of parton slots)."""
+    return np.concatenate(groups, axis=1) if len(groups) > 1 else groups[0]
 
 
 def _boson_mass(rng: np.random.Generator, process: Process, n: int) -> np.ndarray:
@@ -222,10 +220,12 @@ def _tau_may_pass(tau: np.ndarray, sel: Selection) -> np.ndarray:
 
 
 def _ditau_with_partons(rng: np.random.Generator, boson: np.ndarray, partons: np.ndarray, slices: np.ndarray,
-                        sel: Selection) -> Truth:
-    """Boson -> tau tau, one leptonic and one hadronic decay, keeping events whose visible taus may pass."""
+                        sel: Selection, invisible: np.ndarray | float = 0.0) -> Truth:
+    """Boson -> tau tau, one leptonic and one hadronic decay, keeping events whose visible taus may pass;
+    `invisible` adds other undetected particles to the neutrinos."""
     tau_a, tau_b = two_body(rng, boson, TAU_MASS, TAU_MASS)
     lepton, nus = tau_to_lepton(rng, tau_a)
+    nus += invisible
     keep = _lepton_may_pass(lepton, sel)
     visible, nu_b = tau_to_hadrons(rng, tau_b[keep])
     truth = Truth(lepton[keep], visible, nus[keep] + nu_b, partons[keep], slices[keep])
@@ -237,7 +237,7 @@ def ditau(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
     isr, slices = initial_state(rng, n, process, gen)
     recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
     boson = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
-    return _ditau_with_partons(rng, boson, _pad(isr), slices, sel)
+    return _ditau_with_partons(rng, boson, _partons(isr), slices, sel)
 
 
 def vbf(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
@@ -249,7 +249,7 @@ def vbf(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel
     tags = from_pt_eta_phi(pt, eta, *azimuth(rng, (n, 2)))
     recoil = _transverse_sum(tags) + _transverse_sum(isr) + soft_kick(rng, n, gen)
     higgs = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
-    return _ditau_with_partons(rng, higgs, _pad(tags, isr), slices, sel)
+    return _ditau_with_partons(rng, higgs, _partons(tags, isr), slices, sel)
 
 
 def vh(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
@@ -265,7 +265,9 @@ def vh(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel:
     system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity)
     higgs, boson = two_body(rng, system, h_mass, v_mass)
     q1, q2 = two_body(rng, boson, 0.0, 0.0)
-    return _ditau_with_partons(rng, higgs, _pad(q1[:, None], q2[:, None], isr), slices, sel)
+    hadronic = (rng.random(n) < gen.vh_hadronic_share)[:, None]
+    quarks = np.stack([q1, q2], axis=1) * hadronic[:, :, None]
+    return _ditau_with_partons(rng, higgs, _partons(quarks, isr), slices, sel, invisible=boson * ~hadronic)
 
 
 def fake_tau(rng: np.random.Generator, jet: np.ndarray, gen: Generation) -> np.ndarray:
@@ -304,7 +306,7 @@ def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
     nus[real_tau] += nu_w + nu_tau
     q1, light[~real_tau] = two_body(rng, w_b[~real_tau], 0.0, 0.0)
     tau[~real_tau] = fake_tau(rng, q1, gen)
-    truth = Truth(lepton, tau, nus, _pad(b_quarks, light[:, None], isr), slices)
+    truth = Truth(lepton, tau, nus, _partons(b_quarks, light[:, None], isr), slices)
     return truth.select(_tau_may_pass(tau, sel))
 
 
@@ -318,7 +320,7 @@ def wjets(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
     lepton, nus = w_to_lepton(rng, w)
     tau = fake_tau(rng, jet, gen)
     keep = _lepton_may_pass(lepton, sel) & _tau_may_pass(tau, sel)
-    return Truth(lepton, tau, nus, _pad(isr), slices).select(keep)
+    return Truth(lepton, tau, nus, _partons(isr), slices).select(keep)
 
 
 TOPOLOGIES = {"ditau": ditau, "vbf": vbf, "vh": vh, "ttbar": ttbar, "wjets": wjets}
