@@ -149,10 +149,10 @@ class Selection:
     min_delta_r: float = 0.2
     b_tag_efficiency: float = 0.7
     b_tag_eta: float = 2.5
-    truth_lep_pt: float = 22.0
-    truth_tau_pt: float = 11.0
-    """Generated events are dropped early when the true lepton or tau pT is below these: many resolutions under the
-    cuts, so the detector could never bring them above (keep them so when changing resolutions)."""
+    truth_lep_pt: float = 24.0
+    truth_tau_pt: float = 14.0
+    """Generated events are dropped early when the true lepton or tau pT is below these: more than four resolutions
+    under the cuts, so the detector could never bring them above (keep them so when changing resolutions)."""
 
 
 @dataclass(frozen=True)
