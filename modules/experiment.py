@@ -25,6 +25,8 @@ class Machine:
     name: str
     seed: int
     description: str
+    torch_threads: int | None = None
+    """CPU threads for torch on this machine; None keeps torch's default (one per core)."""
 
 
 def load_machines(path: Path = MACHINES_FILE) -> dict[str, Machine]:
@@ -39,7 +41,10 @@ def load_machines(path: Path = MACHINES_FILE) -> dict[str, Machine]:
     for name, entry in table.items():
         if not isinstance(entry, dict) or not isinstance(entry.get("seed"), int):
             raise UserError(f"{path}: machine [{name}] needs an integer `seed`")
-        machines[name] = Machine(name, entry["seed"], str(entry.get("description", "")))
+        threads = entry.get("torch_threads")
+        if threads is not None and not (isinstance(threads, int) and threads > 0):
+            raise UserError(f"{path}: machine [{name}] has `torch_threads` {threads!r}; expected a positive integer")
+        machines[name] = Machine(name, entry["seed"], str(entry.get("description", "")), threads)
     return machines
 
 
@@ -62,6 +67,10 @@ class Experiment:
     def __init__(self, name: str, machine: str, results_dir: Path | None = None,
                  machines_file: Path = MACHINES_FILE) -> None:
         found = lookup_machine(machine, machines_file)
+        if found.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(found.torch_threads)
         self.name, self.machine, self.seed, self.description = name, machine, found.seed, found.description
         self.results_dir = Path(results_dir) if results_dir is not None else paths.RESULTS_DIR
         self.results: dict[str, Any] = {}

@@ -67,3 +67,19 @@ def test_unreadable_json_is_a_clear_error(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(UserError, match="x_mbp.json"):
         Experiment.from_json(broken)
+
+
+def test_machine_torch_threads_are_applied_and_recorded(tmp_path: Path) -> None:
+    import torch
+
+    machines = tmp_path / "machines.toml"
+    machines.write_text("[box]\nseed = 1\ndescription = 'test box'\ntorch_threads = 1\n")
+    before = torch.get_num_threads()
+    try:
+        exp = Experiment("x", "box", results_dir=tmp_path, machines_file=machines)
+        assert torch.get_num_threads() == 1 and exp.hardware["torch_threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+    machines.write_text("[box]\nseed = 1\ntorch_threads = 0\n")
+    with pytest.raises(UserError, match="torch_threads"):
+        load_machines(machines)
