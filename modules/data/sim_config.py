@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR = "higgsml-lumin toy simulation"
-VERSION = 3
+VERSION = 4
 DEFAULT_SEED = 2014
 FIRST_EVENT_ID = 100_000
 SIGNAL_FRACTION = 0.3427
@@ -161,11 +161,16 @@ class MassEstimator:
 
     met_sigma: float = 0.7
     """Assumed MET resolution per component, times sqrt(sum ET)."""
-    hadronic_prior: tuple[float, float] = (0.6, 0.5)
-    leptonic_prior: tuple[float, float] = (0.8, 0.6)
+    hadronic_prior: tuple[float, float] = (0.45, 0.45)
+    leptonic_prior: tuple[float, float] = (0.65, 0.55)
     """Gaussian priors (mean, sigma) of neutrino over visible transverse momentum on each side."""
-    max_pull: float = 5.0
+    minimum_neutrinos: tuple[float, float] = (0.15, 0.3)
+    """Least neutrino over visible transverse momentum (hadronic, leptonic side) the fit may return."""
+    max_pull: float = 6.5
     """Fail (-999) when the fitted neutrinos leave more than this many MET resolutions unexplained."""
+    scatter: float = 0.06
+    """Log-normal scatter of the fitted mass (applied to real events, the fit differs from the real MMC by 0.14,
+    part of it systematic; 0.06 is what best matches the real MMC's joint distribution with the other features)."""
 
 
 GENERATION = Generation()

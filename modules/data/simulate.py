@@ -170,12 +170,12 @@ def weights(relative: np.ndarray, process_of_row: np.ndarray, labels: np.ndarray
     return weight, kaggle
 
 
-def derived(primary: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def derived(primary: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Every DER feature, computed from the (rounded) PRI features exactly as the file's are, then rounded."""
     frame = float_frame(primary)
     der = derived_features(frame)
     out = {name: der[name].to_numpy() for name in der.columns}
-    out["DER_mass_MMC"] = collinear_mass(frame, MASS_ESTIMATOR)
+    out["DER_mass_MMC"] = collinear_mass(frame, MASS_ESTIMATOR, rng)
     return {name: np.where(out[name] == MISSING, MISSING, np.round(out[name], FEATURE_DECIMALS))
             for name in DER_FEATURES}
 
@@ -216,7 +216,7 @@ def simulate(events: int = FULL_FILE_ROWS, seed: int = DEFAULT_SEED, progress: b
     weight, kaggle_weight = weights(columns.pop("relative_weight"), process_of_row, labels, sets)
     primary = {name: columns[name] if name == "PRI_jet_num" else np.round(columns[name], FEATURE_DECIMALS)
                for name in PRI_FEATURES}
-    return as_frame({"EventId": np.arange(FIRST_EVENT_ID, FIRST_EVENT_ID + events), **derived(primary), **primary,
+    return as_frame({"EventId": np.arange(FIRST_EVENT_ID, FIRST_EVENT_ID + events), **derived(primary, rng), **primary,
                      "Weight": weight, "Label": labels, "KaggleSet": sets, "KaggleWeight": kaggle_weight})
 
 
