@@ -16,6 +16,12 @@ from modules.data.simulate import DECIMALS, WORKERS, default_filename, simulate,
 from modules.schema import FULL_FILE_ROWS
 
 
+def _cpu_seconds() -> float:
+    """CPU time used so far by this process and its finished child processes (the parallel workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=FULL_FILE_ROWS)
@@ -24,11 +30,12 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / default_filename(events=args.events)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_seconds()
         write_simulation(out, args.events)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
         print(f"generated and wrote {args.events:,} events to {out.name} ({out.stat().st_size / 1e6:.0f} MB) "
-              f"in {total:.1f} s")
+              f"in {total:.1f} s wall, {cpu:.1f} s CPU (this process and its workers; load average now "
+              f"{os.getloadavg()[0]:.2f})")
         start = time.perf_counter()
         frame = simulate(args.events)
         generated = time.perf_counter() - start

@@ -243,7 +243,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    out = args.out or paths.DATA_DIR / default_filename(args.seed, args.events)
+    out = args.out
+    if out is None:
+        paths.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        out = paths.DATA_DIR / default_filename(args.seed, args.events)
     write_simulation(out, args.events, args.seed, progress=True)
     print(f"wrote {args.events:,} SIMULATED events (toy simulation v{VERSION}, seed {args.seed}) to {out}")
     return 0
