@@ -65,7 +65,9 @@ def test_quick_run_on_real_training_rows_with_a_few_test_rows(real_excerpt: Path
     done, record = higgsml_run(tmp_path, "--dataset", str(path))
     check_metrics(record["results"])
     assert record["dataset"]["simulated"] is False
-    assert record["dataset"]["rows"]["test_b"] == 200 and record["dataset"]["rows"]["test_v"] == 200
+    rows = record["dataset"]["rows"]
+    assert rows["test_set_b"] == 200 and rows["test_set_v"] == 200 and rows["train_set_t"] == 9600
+    assert rows["train_label_s"] + rows["train_label_b"] == 9600
     assert record["dataset"]["files"][0]["file"] == path.name
 
 

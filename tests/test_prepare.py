@@ -60,6 +60,10 @@ def test_folds_hold_the_studys_features(prepared: PreparedData) -> None:
     train = fold_frame(prepared.train)
     assert train.fold.nunique() == 10
     assert len(train) == 5600 and prepared.rows["val"] == 1400 and prepared.rows["test"] == N_TEST
+    rows = prepared.rows
+    assert rows["test_set_b"] == N_TEST // 3 and rows["test_set_v"] == N_TEST - N_TEST // 3
+    assert rows["train_label_s"] + rows["train_label_b"] == rows["train_total"] == 10_000 - N_TEST
+    assert rows["test_label_s"] + rows["test_label_b"] == N_TEST
     assert set(np.unique(train.PRI_jet_num)) == {0, 1, 2, 3}
 
 

@@ -29,7 +29,7 @@ from modules.errors import DataError, UserError
 from modules.quiet import silenced
 from modules.schema import MISSING
 
-PREPARED_VERSION = 1
+PREPARED_VERSION = 2
 """Bump when the preparation itself changes, so older cached folders are not reused."""
 
 MATRIX_VECTORS = ("PRI_lep", "PRI_tau", "PRI_met", "PRI_jet_leading", "PRI_jet_subleading")
@@ -130,15 +130,14 @@ def _read_source(source: DataSource) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _dataset_rows(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, int]:
-    rows = {"train_total": len(train), "test_total": len(test)}
-    for name, frame in (("t", train), ("test", test)):
-        if "Label" in frame:
-            for label, count in frame["Label"].value_counts().items():
-                rows[f"{name}_{label}"] = int(count)
-    rows["test_labelled"] = int("Label" in test and len(test) > 0)
-    if "KaggleSet" in test:
-        for kaggle_set, count in test["KaggleSet"].value_counts().items():
-            rows[f"test_{kaggle_set}"] = int(count)
+    """Rows of the loaded file: training (KaggleSet t) and test, by label and by KaggleSet."""
+    rows = {"train_total": len(train), "test_total": len(test), "test_labelled": int("Label" in test and len(test))}
+    for name, frame in (("train", train), ("test", test)):
+        for column, key in (("Label", "label"), ("KaggleSet", "set")):
+            if column in frame:
+                for value, count in frame[column].value_counts().items():
+                    if count:
+                        rows[f"{name}_{key}_{value}"] = int(count)
     return rows
 
 
