@@ -131,7 +131,7 @@ def _read_source(source: DataSource) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _dataset_rows(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, int]:
     """Rows of the loaded file: training (KaggleSet t) and test, by label and by KaggleSet."""
-    rows = {"train_total": len(train), "test_total": len(test), "test_labelled": int("Label" in test and len(test))}
+    rows = {"train_total": len(train), "test_total": len(test), "test_labelled": int("Label" in test and len(test) > 0)}
     for name, frame in (("train", train), ("test", test)):
         for column, key in (("Label", "label"), ("KaggleSet", "set")):
             if column in frame:
