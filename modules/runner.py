@@ -41,10 +41,6 @@ def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
     return notebook.with_name(f"{notebook.stem}_{machine}{'_quick' if quick else ''}.ipynb")
 
 
-def results_path(name: str, machine: str, quick: bool) -> Path:
-    return (paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR) / f"{name}_{machine}.json"
-
-
 def execute(notebook: Path, output: Path, parameters: dict[str, object], log_output: bool = False) -> None:
     """Execute `notebook` into `output` with papermill; a failing cell becomes a UserError naming it."""
     import papermill
@@ -71,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from modules.experiment import Experiment, lookup_machine
-    from modules.session import metrics_table
+    from modules.session import metrics_table, results_dir
 
     lookup_machine(args.machine)
     name, notebook = find_experiment(args.experiment)
@@ -81,8 +77,9 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     execute(notebook, output, {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick},
             log_output=args.log_output)
-    result = Experiment.from_json(results_path(name, args.machine, args.quick))
+    path = results_dir(args.quick) / f"{name}_{args.machine}.json"
+    result = Experiment.from_json(path)
     print(f"finished in {time.perf_counter() - start:.0f} s; dataset: {result.dataset.get('description', '?')}")
     print(metrics_table(result.results).to_string())
-    print(f"results: {results_path(name, args.machine, args.quick)}")
+    print(f"results: {path}")
     return 0

@@ -78,12 +78,16 @@ def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
 
 
+def results_dir(quick: bool) -> Path:
+    """Full runs are the record in results/; quick runs go to results/quick/ so the two never mix."""
+    return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
+
+
 def start(name: str, machine: str, dataset: str = "auto", quick: bool = False,
           options: PrepareOptions | None = None) -> Session:
     """Resolve and prepare the data with the machine's seed, and open the experiment record."""
     scale = QUICK if quick else FULL
-    results_dir = paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
-    experiment = Experiment(name, machine, results_dir=results_dir)
+    experiment = Experiment(name, machine, results_dir=results_dir(quick))
     source = sources.resolve(dataset, events=scale.simulated_events)
     print(source.description)
     options = dataclasses.replace(options or PrepareOptions(), seed=experiment.seed, max_events=scale.max_events)
