@@ -136,8 +136,9 @@ def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path) -> tuple[pd
     with timer() as clock:
         ensemble.predict(fy, pred_name="pred", verbose=False)
     frames = []
+    fold0 = fy.foldfile["fold_0"]
     columns = [c for c in ("targets", "weights", "gen_weight_original", "private", "EventId")
-               if c in fy.foldfile["fold_0"]]
+               if c in fold0 and fold0[c].ndim == 1]  # an unlabelled test file stores (n, 0) targets
     for i in range(fy.n_folds):
         frame = pd.DataFrame({"pred": fy.get_column("pred", n_folds=1, fold_idx=i), "fold": i})
         for column in columns:

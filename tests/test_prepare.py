@@ -10,6 +10,7 @@ import pytest
 
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.data.sources import DataSource
+from modules.schema import KAGGLE_TEST_COLUMNS, KAGGLE_TRAIN_COLUMNS
 
 N_TEST = 3000
 
@@ -42,7 +43,7 @@ def fold_frame(path: Path) -> pd.DataFrame:
     for i in range(fy.n_folds):
         frame = pd.DataFrame(fy.get_column("inputs", n_folds=1, fold_idx=i), columns=fy.cont_feats + fy.cat_feats)
         for column in ("targets", "weights", "gen_weight_original", "EventId", "private"):
-            if column in fy.foldfile[f"fold_{i}"]:
+            if column in fy.foldfile[f"fold_{i}"] and fy.foldfile[f"fold_{i}/{column}"].ndim == 1:
                 frame[column] = fy.get_column(column, n_folds=1, fold_idx=i)
         frame["fold"] = i
         frames.append(frame)
@@ -181,3 +182,25 @@ def test_command_line_rejects_bad_options(excerpt_with_test_rows: Path, tmp_path
     err = capsys.readouterr().err
     assert "val_size must be between 0 and 1" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "prepared").exists() or not any((tmp_path / "prepared").iterdir())
+
+
+def test_kaggle_mode_prepares_an_unlabelled_test_set(real_excerpt: Path, tmp_path: Path) -> None:
+    df = pd.read_csv(real_excerpt, dtype={"Label": str, "KaggleSet": str})
+    train = df.head(7000).drop(columns=["Weight"]).rename(columns={"KaggleWeight": "Weight"})
+    train = train[list(KAGGLE_TRAIN_COLUMNS)]
+    test = df.tail(3000)[list(KAGGLE_TEST_COLUMNS)]
+    paths = (tmp_path / "training.csv", tmp_path / "test.csv")
+    train.to_csv(paths[0], index=False, float_format="%.6g")
+    test.to_csv(paths[1], index=False, float_format="%.6g")
+
+    prepared = prepare(DataSource("kaggle", paths, "kaggle files"), PrepareOptions(seed=1), root=tmp_path / "p")
+    assert not prepared.has_test_labels and set(prepared.weight_scale) == {"val"}
+    assert prepared.rows["train"] == 5600 and prepared.rows["test"] == 3000
+    import h5py
+
+    with h5py.File(prepared.test, "r") as f:
+        assert f["fold_0/targets"].shape[1:] == (0,) and "weights" not in f["fold_0"]
+    folds = fold_frame(prepared.test)
+    assert sorted(folds.EventId.astype(int)) == sorted(test.EventId)
+    assert (folds.private == 0).all()
+    assert fold_frame(prepared.train).groupby("targets").weights.sum().to_numpy() == pytest.approx([1, 1], rel=1e-4)
