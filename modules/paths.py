@@ -9,5 +9,5 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("HIGGSML_DATA_DIR", PROJECT_ROOT / "data"))
 RESULTS_DIR = Path(os.environ.get("HIGGSML_RESULTS_DIR", PROJECT_ROOT / "results"))
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
-SHARED_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+SHARED_DATA_DIR = Path(os.environ.get("HIGGSML_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 """Where this workplace keeps real rows of the CERN file for tests and comparisons (absent elsewhere)."""
