@@ -7,7 +7,6 @@ The notebook keeps the experiment's own choices (the ModelBuilder, the callbacks
 from __future__ import annotations
 
 import contextlib
-import io
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import pandas as pd
 
 from modules import scoring
 from modules.data.prepare import PreparedData
+from modules.quiet import silenced
 
 BATCH_SIZE = 256
 AUG_ROTATIONS = 2
@@ -43,7 +43,7 @@ def fold_yielder(path: Path, augment: bool, train_time: bool = True) -> Any:
 
     if not augment:
         return FoldYielder(path)
-    with contextlib.redirect_stdout(io.StringIO()):
+    with silenced():
         return HEPAugFoldYielder(path, rot_mult=AUG_ROTATIONS, reflect_y=True, reflect_z=True,
                                  train_time_aug=train_time, test_time_aug=not train_time)
 
@@ -123,6 +123,28 @@ def load_ensemble(training: Training, model_builder: Any, size: int | None = Non
                                  verbose=False)
 
 
+PER_EVENT = ("targets", "weights", "gen_weight_original", "private", "EventId")
+"""The per-event columns a fold file may hold besides its inputs."""
+
+
+def fold_table(fy: Any, extra: tuple[str, ...] = (), inputs: bool = False) -> pd.DataFrame:
+    """Every fold of a fold file as one table: its per-event columns (plus `extra`, e.g. 'pred'), the fold index,
+    and with `inputs` the stored input features. An unlabelled test file's (n, 0) targets are left out."""
+    fold0 = fy.foldfile["fold_0"]
+    columns = [c for c in (*extra, *PER_EVENT) if c in fold0 and fold0[c].ndim == 1]
+    frames = []
+    for i in range(fy.n_folds):
+        if inputs:
+            frame = pd.DataFrame(fy.get_column("inputs", n_folds=1, fold_idx=i), columns=fy.cont_feats + fy.cat_feats)
+        else:
+            frame = pd.DataFrame(index=pd.RangeIndex(fy.get_data_count(i)))
+        for column in columns:
+            frame[column] = fy.get_column(column, n_folds=1, fold_idx=i)
+        frame["fold"] = i
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
 def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path) -> tuple[pd.DataFrame, float]:
     """Predict every fold of `foldfile` (a private copy under `workdir`, so cached folds stay untouched).
 
@@ -135,19 +157,10 @@ def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path) -> tuple[pd
     fy = fold_yielder(copy, augment=tta, train_time=False)
     with timer() as clock:
         ensemble.predict(fy, pred_name="pred", verbose=False)
-    frames = []
-    fold0 = fy.foldfile["fold_0"]
-    columns = [c for c in ("targets", "weights", "gen_weight_original", "private", "EventId")
-               if c in fold0 and fold0[c].ndim == 1]  # an unlabelled test file stores (n, 0) targets
-    for i in range(fy.n_folds):
-        frame = pd.DataFrame({"pred": fy.get_column("pred", n_folds=1, fold_idx=i), "fold": i})
-        for column in columns:
-            frame[column] = fy.get_column(column, n_folds=1, fold_idx=i)
-        frames.append(frame)
+    table = fold_table(fy, extra=("pred",))
     fy.close()
     copy.unlink()
-    data = pd.concat(frames, ignore_index=True).rename(columns={"targets": "gen_target", "weights": "gen_weight"})
-    return data, clock["seconds"]
+    return table.rename(columns={"targets": "gen_target", "weights": "gen_weight"}), clock["seconds"]
 
 
 def _suffix(tta: bool) -> str:

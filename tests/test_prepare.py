@@ -11,6 +11,7 @@ import pytest
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.data.sources import DataSource
 from modules.schema import KAGGLE_TEST_COLUMNS, KAGGLE_TRAIN_COLUMNS
+from modules.training import fold_table
 
 N_TEST = 3000
 
@@ -39,16 +40,10 @@ def fold_frame(path: Path) -> pd.DataFrame:
     from lumin.nn.data.fold_yielder import FoldYielder
 
     fy = FoldYielder(path)
-    frames = []
-    for i in range(fy.n_folds):
-        frame = pd.DataFrame(fy.get_column("inputs", n_folds=1, fold_idx=i), columns=fy.cont_feats + fy.cat_feats)
-        for column in ("targets", "weights", "gen_weight_original", "EventId", "private"):
-            if column in fy.foldfile[f"fold_{i}"] and fy.foldfile[f"fold_{i}/{column}"].ndim == 1:
-                frame[column] = fy.get_column(column, n_folds=1, fold_idx=i)
-        frame["fold"] = i
-        frames.append(frame)
-    fy.close()
-    return pd.concat(frames, ignore_index=True)
+    try:
+        return fold_table(fy, inputs=True)
+    finally:
+        fy.close()
 
 
 def test_folds_hold_the_studys_features(prepared: PreparedData) -> None:
