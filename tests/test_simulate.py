@@ -12,6 +12,7 @@ import pytest
 
 from modules.cli import main as cli_main
 from modules.data import sim_csv
+from modules.data import simulate as simulate_module
 from modules.data.identity import file_identity, is_simulated
 from modules.data.kinematics import derived_features
 from modules.data.load import read_challenge_csv
@@ -139,6 +140,13 @@ def test_parallel_writing_gives_the_same_bytes(tmp_path: Path, monkeypatch: pyte
         assert (tmp_path / "one").read_bytes() == (tmp_path / "two").read_bytes()
     with gzip.open(tmp_path / "two", "rt") as stream:
         assert len(stream.read().splitlines()) == 1_001
+
+
+def test_parallel_generation_gives_the_same_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = simulate(3_000, seed=5)
+    monkeypatch.setattr(simulate_module, "PARALLEL_FROM", 1_000)
+    monkeypatch.setattr(simulate_module, "WORKERS", 2)
+    pd.testing.assert_frame_equal(simulate(3_000, seed=5), serial, check_exact=True)
 
 
 def test_plain_csv_when_the_name_has_no_gz(tmp_path: Path) -> None:

@@ -38,13 +38,14 @@ def neutrino_fit(met: np.ndarray, u_tau: np.ndarray, u_lep: np.ndarray, prior_me
     return fitted, np.sqrt(np.sum(residual**2, axis=1)) / met_sigma
 
 
-def collinear_mass(df: pd.DataFrame, est: MassEstimator, rng: np.random.Generator | None = None) -> np.ndarray:
+def collinear_mass(df: pd.DataFrame, est: MassEstimator, log_scatter: np.ndarray | None = None) -> np.ndarray:
     """The estimated ditau mass of each event of a PRI-feature frame, -999 where the fit fails.
 
-    With `rng`, each mass is also scattered by a log-normal of width `est.scatter`: applied to real events, this
-    fit reproduces the real MMC's failures and, within about 14%, its masses (the MMC also uses the taus' 3D decay
-    angles, which the fit ignores), so the scatter keeps the simulated MMC from being an exact function of the
-    other features, which the real one is not either.
+    With `log_scatter` (a Gaussian variate of width `est.scatter` per event, from `mass_scatter`), each mass is
+    multiplied by its exponential. Applied to real events, this fit reproduces the real MMC's failures and, within
+    about 14%, its masses (the MMC also uses the taus' 3D decay angles, which the fit ignores), so the log-normal
+    scatter keeps the simulated MMC from being an exact function of the other features, which the real one is not
+    either.
     """
     tau_pt, tau_phi = df["PRI_tau_pt"].to_numpy(float), df["PRI_tau_phi"].to_numpy(float)
     lep_pt, lep_phi = df["PRI_lep_pt"].to_numpy(float), df["PRI_lep_phi"].to_numpy(float)
@@ -63,6 +64,11 @@ def collinear_mass(df: pd.DataFrame, est: MassEstimator, rng: np.random.Generato
         four_vector(lep_pt, df["PRI_lep_eta"].to_numpy(float), lep_phi),
     )
     mass = visible * np.sqrt((1 + fitted[:, 0] / tau_pt) * (1 + fitted[:, 1] / lep_pt))
-    if rng is not None:
-        mass *= np.exp(normal(rng, len(mass), est.scatter))
+    if log_scatter is not None:
+        mass *= np.exp(log_scatter)
     return np.where(pull <= est.max_pull, mass, MISSING)
+
+
+def mass_scatter(rng: np.random.Generator, events: int, est: MassEstimator) -> np.ndarray:
+    """The log-normal scatter's Gaussian variates for `collinear_mass`, drawn apart so events can be fitted in parts."""
+    return normal(rng, events, est.scatter)

@@ -12,7 +12,7 @@ import argparse
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from modules.data.sim_config import (
 )
 from modules.data.sim_csv import atomic_target, write_csv
 from modules.data.sim_detector import reconstruct
-from modules.data.sim_mass import collinear_mass
+from modules.data.sim_mass import collinear_mass, mass_scatter
 from modules.data.sim_physics import TOPOLOGIES
 from modules.errors import UserError
 from modules.schema import (
@@ -66,6 +66,11 @@ MAX_BATCH = 50_000
 """Generated events per step: small enough that numpy's temporary arrays stay in cache-friendly sizes."""
 PARALLEL_FROM = 100_000
 WORKERS = min(2, os.cpu_count() or 1)
+
+
+def _workers(events: int) -> int:
+    """Parallel workers for a file of `events` rows: one for small files, where starting workers costs more."""
+    return WORKERS if events >= PARALLEL_FROM else 1
 
 
 def default_filename(seed: int = DEFAULT_SEED, events: int = FULL_FILE_ROWS) -> str:
@@ -120,7 +125,7 @@ def generate_all(seed: int, counts: dict[str, int], progress: bool) -> dict[str,
     processes = {p.name: p for p in PROCESSES}
     jobs = sorted(counts, key=counts.get, reverse=True)
     results: dict[str, Columns] = {}
-    if sum(counts.values()) < PARALLEL_FROM or WORKERS < 2:
+    if _workers(sum(counts.values())) < 2:
         for name in tqdm(jobs, desc="simulating", unit="process", disable=not progress):
             results[name] = generate_process(streams[name], processes[name], counts[name])
         return results
@@ -171,13 +176,26 @@ def weights(relative: np.ndarray, process_of_row: np.ndarray, labels: np.ndarray
 
 
 def derived(primary: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Every DER feature, computed from the (rounded) PRI features exactly as the file's are, then rounded."""
-    frame = float_frame(primary)
-    der = derived_features(frame)
-    out = {name: der[name].to_numpy() for name in der.columns}
-    out["DER_mass_MMC"] = collinear_mass(frame, MASS_ESTIMATOR, rng)
-    return {name: np.where(out[name] == MISSING, MISSING, np.round(out[name], FEATURE_DECIMALS))
-            for name in DER_FEATURES}
+    """Every DER feature, computed from the (rounded) PRI features exactly as the file's are, then rounded.
+
+    Large files are computed in row blocks on parallel threads (numpy releases the GIL): the same numbers, since
+    every formula works row by row and the mass estimator's random scatter is drawn for all rows first."""
+    events = len(primary["PRI_jet_num"])
+    scatter = mass_scatter(rng, events, MASS_ESTIMATOR)
+    blocks = [slice(rows[0], rows[-1] + 1) for rows in np.array_split(np.arange(events), _workers(events)) if len(rows)]
+    out = {name: np.empty(events) for name in DER_FEATURES}
+
+    def fill(rows: slice) -> None:
+        frame = float_frame({name: values[rows] for name, values in primary.items()})
+        part = derived_features(frame)
+        part["DER_mass_MMC"] = collinear_mass(frame, MASS_ESTIMATOR, scatter[rows])
+        for name in DER_FEATURES:
+            values = part[name].to_numpy()
+            out[name][rows] = np.where(values == MISSING, MISSING, np.round(values, FEATURE_DECIMALS))
+
+    with ThreadPoolExecutor(len(blocks)) as pool:
+        list(pool.map(fill, blocks))
+    return out
 
 
 def float_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -230,7 +248,7 @@ def write_simulation(out: Path, events: int = FULL_FILE_ROWS, seed: int = DEFAUL
     sidecar = sidecar_path(out)
     with atomic_target(out) as temporary_csv, atomic_target(sidecar) as temporary_meta:
         write_csv(temporary_csv, frame, DECIMALS, compressed=out.name.endswith(".gz"), progress=progress,
-                  workers=WORKERS if events >= PARALLEL_FROM else 1)
+                  workers=_workers(events))
         temporary_meta.write_text(json.dumps(metadata(events, seed), indent=2) + "\n")
     return out
 
