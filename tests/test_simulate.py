@@ -16,6 +16,7 @@ from modules.data import simulate as simulate_module
 from modules.data.identity import file_identity, is_simulated
 from modules.data.kinematics import derived_features
 from modules.data.load import read_challenge_csv
+from modules.data.sim_config import SELECTION
 from modules.data.sim_csv import write_csv
 from modules.data.simulate import DECIMALS, simulate, split_counts, write_simulation
 from modules.errors import UserError
@@ -77,6 +78,31 @@ def test_selection_cuts_hold(events: pd.DataFrame) -> None:
     assert events["PRI_tau_eta"].abs().max() <= 2.5 and events["PRI_lep_eta"].abs().max() <= 2.5
     jets = events.loc[events["PRI_jet_num"] >= 1]
     assert jets["PRI_jet_leading_pt"].min() >= 30 and jets["PRI_jet_leading_eta"].abs().max() <= 4.5
+
+
+def _delta_r(events: pd.DataFrame, a: str, b: str) -> np.ndarray:
+    d_phi = (events[f"{a}_phi"] - events[f"{b}_phi"] + np.pi) % (2 * np.pi) - np.pi
+    return np.hypot(events[f"{a}_eta"] - events[f"{b}_eta"], d_phi).to_numpy()
+
+
+ROUNDING = 0.003
+"""Slack for distances computed from angles written with 3 decimals."""
+
+
+def test_jets_are_clustered_and_the_lepton_and_tau_isolated(events: pd.DataFrame) -> None:
+    two = events[events["PRI_jet_num"] >= 2]
+    assert _delta_r(two, "PRI_jet_leading", "PRI_jet_subleading").min() >= SELECTION.jet_radius - ROUNDING
+    for slot, frame in (("leading", events[events["PRI_jet_num"] >= 1]), ("subleading", two)):
+        assert _delta_r(frame, f"PRI_jet_{slot}", "PRI_lep").min() >= SELECTION.lepton_isolation - ROUNDING
+        assert _delta_r(frame, f"PRI_jet_{slot}", "PRI_tau").min() >= SELECTION.tau_isolation - ROUNDING
+
+
+def test_sum_et_counts_calorimeter_energy(events: pd.DataFrame) -> None:
+    """A muon leaves little in the calorimeters: sum ET is below the visible objects' pT in 14.7% of the real
+    excerpt's events, but never below the tau's and jets' alone."""
+    tau_and_jets = events["PRI_tau_pt"] + events["PRI_jet_all_pt"]
+    assert 0.10 < (events["PRI_met_sumet"] < tau_and_jets + events["PRI_lep_pt"]).mean() < 0.20
+    assert (events["PRI_met_sumet"] >= tau_and_jets - ROUNDING).all()
 
 
 def test_derived_features_recompute_from_the_primary_ones(events: pd.DataFrame) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GENERATOR = "higgsml-lumin toy simulation"
-VERSION = 4
+VERSION = 5
 DEFAULT_SEED = 2014
 FIRST_EVENT_ID = 100_000
 SIGNAL_FRACTION = 0.3427
@@ -44,27 +44,30 @@ class Process:
     isr_weights: tuple[float, float, float, float]
     """Relative event weight of each slice: sliced samples give weight clusters, as the real file shows."""
     isr_pt_scale: float
-    """Hard initial-state parton pT is Generation.isr_pt_min plus an exponential of this mean (GeV): above any
+    """Hard initial-state parton pT is Generation.isr_pt_min plus a falling spectrum of this mean (GeV): above any
     threshold their spectrum keeps this slope, as the real jets' does."""
     weight_spread: float
     """Log-normal spread of per-event weight factors (trigger and identification scale factors)."""
     boson_rapidity: float
     """Gaussian width of the produced system's rapidity."""
+    activity: float = 1.0
+    """Scale of the underlying event's transverse energy: gluon-initiated processes radiate more than
+    quark-initiated ones."""
 
 
 PROCESSES: tuple[Process, ...] = (
     Process("ggH", "s", "ditau", H_MASS, H_WIDTH, 0.387, 0.876, (0.505, 0.28, 0.108, 0.107), (1, 1, 1, 1), 28.0, 0.0,
-            1.6),
+            1.4),
     Process("VBF", "s", "vbf", H_MASS, H_WIDTH, 0.523, 0.095, (0.857, 0.018, 0.09, 0.035), (1, 1, 1, 1), 35.0,
             0.0, 1.3),
     Process("VH", "s", "vh", H_MASS, H_WIDTH, 0.090, 0.029, (0.559, 0.379, 0.021, 0.042), (1, 1, 1, 1), 17.0,
             0.0, 1.3),
     Process("Ztautau", "b", "ditau", Z_MASS, Z_WIDTH, 0.309, 0.1125, (0.112, 0.357, 0.126, 0.405), (1, 0.7, 0.3, 0.15),
-            28.0, 0.0, 1.8),
+            28.0, 0.0, 1.8, activity=0.85),
     Process("ttbar", "b", "ttbar", TOP_MASS, TOP_WIDTH, 0.058, 0.0174, (0.577, 0.173, 0.24, 0.011), (1, 1, 1, 1),
             19.0, 0.0, 1.0),
-    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.495, 0.277, 0.179, 0.049), (1, 0.55, 0.45, 0.3),
-            24.0, 0.25, 1.8),
+    Process("Wjets", "b", "wjets", W_MASS, W_WIDTH, 0.633, 0.870, (0.44, 0.28, 0.19, 0.09), (1, 0.55, 0.45, 0.3),
+            24.0, 0.25, 2.0, activity=0.85),
 )
 
 
@@ -91,7 +94,16 @@ class Generation:
     """Shapes of the generator-level spectra."""
 
     isr_pt_min: float = 18.0
-    isr_eta_width: float = 1.5
+    isr_pt_tail: int = 5
+    """Power-law index of the hard partons' pT spectrum far above its mean (the real jets' tail is longer than an
+    exponential's)."""
+    isr_recoil_spread: float = 1.3
+    """The second hard parton's azimuth is opposite the first's, give or take a Gaussian of this width (radians):
+    in multijet events the jets partly balance each other."""
+    isr_eta_width: float = 1.9
+    isr_eta_correlation: float = 0.35
+    """Initial-state partons' pseudorapidities are Gaussian of this width, correlated within an event by this
+    coefficient (they share the longitudinal boost of the colliding partons)."""
     soft_parton_probs: tuple[float, float, float] = (0.49, 0.36, 0.15)
     soft_parton_pt: tuple[float, float] = (12.0, 25.0)
     """Probability of 0, 1, 2 soft initial-state partons, with pT uniform in this range."""
@@ -115,7 +127,7 @@ class Generation:
     fake_eta_width: float = 1.3
     fake_fraction: tuple[float, float] = (9.0, 1.5)
     """Kumaraswamy(a, b) share of a jet's momentum carried by the tau candidate it fakes."""
-    underlying_event: tuple[int, float] = (1, 47.0)
+    underlying_event: tuple[int, float] = (2, 30.0)
     """Gamma(integer shape, scale) scalar transverse energy of the underlying event and pile-up (GeV)."""
 
 
@@ -132,8 +144,15 @@ class Detector:
     met_jet_pt: float = 20.0
     """Jets above this pT enter MET and sum ET at their calibrated scale (below: with the soft term's response)."""
     soft_response: float = 0.08
-    met_resolution: float = 0.19
+    met_resolution: float = 0.3
     """Extra MET noise per component: met_resolution * sqrt(sum ET), in GeV."""
+    met_resolution_spread: float = 0.9
+    """Log-normal event-to-event spread of that resolution (pile-up and calorimeter fluctuations give MET a
+    narrower core and longer tails than one Gaussian)."""
+    muon_share: float = 0.5
+    muon_deposit: float = 3.0
+    """Share of the leptons that are muons, which leave only this much (GeV) in the calorimeters: sum ET counts
+    calorimeter energy, so in real events it can be less than the pT of the objects."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +166,11 @@ class Selection:
     lep_eta: float = 2.5
     jet_eta: float = 4.5
     min_delta_r: float = 0.2
+    jet_radius: float = 0.4
+    """Partons closer than this in (eta, phi) make one jet."""
+    lepton_isolation: float = 0.7
+    tau_isolation: float = 0.5
+    """Events are rejected when a jet above Detector.met_jet_pt lies this close to the lepton or the tau."""
     b_tag_efficiency: float = 0.7
     b_tag_eta: float = 2.5
     truth_lep_pt: float = 24.0
@@ -166,7 +190,7 @@ class MassEstimator:
     """Gaussian priors (mean, sigma) of neutrino over visible transverse momentum on each side."""
     minimum_neutrinos: tuple[float, float] = (0.15, 0.3)
     """Least neutrino over visible transverse momentum (hadronic, leptonic side) the fit may return."""
-    max_pull: float = 6.5
+    max_pull: float = 7.0
     """Fail (-999) when the fitted neutrinos leave more than this many MET resolutions unexplained."""
     scatter: float = 0.06
     """Log-normal scatter of the fitted mass (applied to real events, the fit differs from the real MMC by 0.14,

@@ -29,7 +29,7 @@ from modules.data.sim_config import (
     Process,
     Selection,
 )
-from modules.data.sim_random import azimuth, categorical, cauchy_truncated, exponential, kumaraswamy, normal
+from modules.data.sim_random import azimuth, categorical, cauchy_truncated, erlang, exponential, kumaraswamy, normal
 
 MAX_ISR = 3
 MAX_SOFT = 2
@@ -119,24 +119,69 @@ def power_law(rng: np.random.Generator, shape: int | tuple[int, ...], minimum: f
     return minimum * (1 - rng.random(shape)) ** (-1 / power)
 
 
-def initial_state(rng: np.random.Generator, n: int, process: Process, gen: Generation):
-    """Initial-state partons (n, MAX_ISR + MAX_SOFT, 4), hard ones first, and the slice (number of hard partons)
-    of each event. The soft ones mostly make jets below the 30 GeV threshold, seen only in MET and sum ET."""
+def hard_spectrum(rng: np.random.Generator, n: int, k: int, mean: float, tail: int) -> np.ndarray:
+    """(n, k) positive values of the given mean, each an exponential whose scale is shared within its event and
+    varies between events (a Gamma of shape `tail` in the rate): each value follows a Lomax law, with a power-law
+    tail of index `tail`, and values of one event are correlated, as the jets of a hard event are all hard."""
+    return mean * (tail - 1) * exponential(rng, (n, k)) / erlang(rng, (n, 1), tail, 1.0)
+
+
+def boost_width(gen: Generation) -> float:
+    """Width of the longitudinal boost that an event's initial-state partons and hard system share."""
+    return gen.isr_eta_width * np.sqrt(gen.isr_eta_correlation)
+
+
+@dataclass
+class Radiation:
+    """Initial-state partons of a batch of events, (n, MAX_ISR + MAX_SOFT) with hard ones first and zero pT where
+    absent. Their transverse momenta exist for every event, since the hard system recoils against them; their
+    pseudorapidities are drawn by `partons` for the events still kept, which saves most of the work."""
+
+    pt: np.ndarray
+    cos: np.ndarray
+    sin: np.ndarray
+    slices: np.ndarray
+    """Number of hard partons of each event (its generator slice)."""
+    boost: np.ndarray
+    """The event's longitudinal boost, a rapidity shared with the hard system (see `recoiling_system`)."""
+
+    def recoil(self) -> np.ndarray:
+        """Transverse momentum sum (n, 2)."""
+        return np.stack([slot_sum(self.pt * self.cos), slot_sum(self.pt * self.sin)], axis=1)
+
+    def select(self, rows: np.ndarray) -> Radiation:
+        return Radiation(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+    def partons(self, rng: np.random.Generator, gen: Generation) -> np.ndarray:
+        """Four-vectors (n, K, 4), all zero for absent partons."""
+        own = gen.isr_eta_width * np.sqrt(1 - gen.isr_eta_correlation)
+        return from_pt_eta_phi(self.pt, self.boost[:, None] + normal(rng, self.pt.shape, own), self.cos, self.sin)
+
+
+def initial_state(rng: np.random.Generator, n: int, process: Process, gen: Generation) -> Radiation:
+    """Initial-state radiation: hard partons (their number is the event's slice) and soft ones, which mostly make
+    jets below the 30 GeV threshold, seen only in MET and sum ET."""
     slices = categorical(rng, n, process.isr_probs)
-    hard = gen.isr_pt_min + exponential(rng, (n, MAX_ISR), process.isr_pt_scale)
+    hard = gen.isr_pt_min + hard_spectrum(rng, n, MAX_ISR, process.isr_pt_scale, gen.isr_pt_tail)
     hard *= np.arange(MAX_ISR)[None, :] < slices[:, None]
     soft = gen.soft_parton_pt[0] + (gen.soft_parton_pt[1] - gen.soft_parton_pt[0]) * rng.random((n, MAX_SOFT))
     soft *= np.arange(MAX_SOFT)[None, :] < categorical(rng, n, gen.soft_parton_probs)[:, None]
     pt = np.concatenate([hard, soft], axis=1)
-    shape = pt.shape
-    return from_pt_eta_phi(pt, normal(rng, shape, gen.isr_eta_width), *azimuth(rng, shape)), slices
+    cos, sin = azimuth(rng, pt.shape)
+    turn = normal(rng, n, gen.isr_recoil_spread)
+    cos_turn, sin_turn = np.cos(turn), np.sin(turn)
+    cos[:, 1], sin[:, 1] = sin[:, 0] * sin_turn - cos[:, 0] * cos_turn, -sin[:, 0] * cos_turn - cos[:, 0] * sin_turn
+    return Radiation(pt, cos, sin, slices, normal(rng, n, boost_width(gen)))
 
 
-def recoiling_system(rng: np.random.Generator, mass: np.ndarray, recoil: np.ndarray, rapidity_width: float):
-    """Four-vector of a system of the given mass whose transverse momentum balances `recoil` (n, 2)."""
+def recoiling_system(rng: np.random.Generator, mass: np.ndarray, recoil: np.ndarray, rapidity_width: float,
+                     boost: np.ndarray, gen: Generation):
+    """Four-vector of a system of the given mass whose transverse momentum balances `recoil` (n, 2); its rapidity
+    is the event's shared `boost` plus its own Gaussian part, together of width `rapidity_width`."""
     px, py = -recoil[:, 0], -recoil[:, 1]
     mt = np.sqrt(mass**2 + px**2 + py**2)
-    growth = np.exp(normal(rng, len(mass), rapidity_width))
+    own = np.sqrt(max(rapidity_width**2 - boost_width(gen) ** 2, 0.0))
+    growth = np.exp(boost + normal(rng, len(mass), own))
     return np.stack([mt * (growth + 1 / growth) / 2, px, py, mt * (growth - 1 / growth) / 2], axis=1)
 
 
@@ -219,55 +264,58 @@ def _tau_may_pass(tau: np.ndarray, sel: Selection) -> np.ndarray:
     return within(tau, sel.truth_tau_pt, sel.tau_eta)
 
 
-def _ditau_with_partons(rng: np.random.Generator, boson: np.ndarray, partons: np.ndarray, slices: np.ndarray,
-                        sel: Selection, invisible: np.ndarray | float = 0.0) -> Truth:
-    """Boson -> tau tau, one leptonic and one hadronic decay, keeping events whose visible taus may pass;
-    `invisible` adds other undetected particles to the neutrinos."""
+def _ditau_with_partons(rng: np.random.Generator, boson: np.ndarray, isr: Radiation, gen: Generation, sel: Selection,
+                        other: np.ndarray | None = None, invisible: np.ndarray | float = 0.0) -> Truth:
+    """Boson -> tau tau, one leptonic and one hadronic decay, keeping events whose visible taus may pass; `other`
+    partons (n, k, 4) come before the radiation's, `invisible` adds undetected particles to the neutrinos."""
     tau_a, tau_b = two_body(rng, boson, TAU_MASS, TAU_MASS)
     lepton, nus = tau_to_lepton(rng, tau_a)
     nus += invisible
-    keep = _lepton_may_pass(lepton, sel)
+    keep = np.flatnonzero(_lepton_may_pass(lepton, sel))
     visible, nu_b = tau_to_hadrons(rng, tau_b[keep])
-    truth = Truth(lepton[keep], visible, nus[keep] + nu_b, partons[keep], slices[keep])
-    return truth.select(_tau_may_pass(visible, sel))
+    passing = _tau_may_pass(visible, sel)
+    rows = keep[passing]
+    isr = isr.select(rows)
+    partons = isr.partons(rng, gen) if other is None else _partons(other[rows], isr.partons(rng, gen))
+    return Truth(lepton[rows], visible[passing], nus[rows] + nu_b[passing], partons, isr.slices)
 
 
 def ditau(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """gg -> H or Drell-Yan Z/gamma* -> tau tau with initial-state radiation."""
-    isr, slices = initial_state(rng, n, process, gen)
-    recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
-    boson = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
-    return _ditau_with_partons(rng, boson, _partons(isr), slices, sel)
+    isr = initial_state(rng, n, process, gen)
+    recoil = isr.recoil() + soft_kick(rng, n, gen)
+    boson = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity, isr.boost, gen)
+    return _ditau_with_partons(rng, boson, isr, gen, sel)
 
 
 def vbf(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Vector-boson fusion: two forward tag quarks in opposite hemispheres and a central Higgs."""
-    isr, slices = initial_state(rng, n, process, gen)
+    isr = initial_state(rng, n, process, gen)
     side = np.where(rng.random(n) < 0.5, -1.0, 1.0)
     eta = np.stack([side, -side], axis=1) * (gen.vbf_tag_eta + normal(rng, (n, 2), gen.vbf_tag_eta_width))
     pt = gen.vbf_tag_pt * np.exp(normal(rng, (n, 2), gen.vbf_tag_pt_spread))
     tags = from_pt_eta_phi(pt, eta, *azimuth(rng, (n, 2)))
-    recoil = _transverse_sum(tags) + _transverse_sum(isr) + soft_kick(rng, n, gen)
-    higgs = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
-    return _ditau_with_partons(rng, higgs, _partons(tags, isr), slices, sel)
+    recoil = _transverse_sum(tags) + isr.recoil() + soft_kick(rng, n, gen)
+    higgs = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity, isr.boost, gen)
+    return _ditau_with_partons(rng, higgs, isr, gen, sel, other=tags)
 
 
 def vh(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Associated production: H -> tau tau with a W or Z decaying to two quarks."""
-    isr, slices = initial_state(rng, n, process, gen)
-    recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
+    isr = initial_state(rng, n, process, gen)
+    recoil = isr.recoil() + soft_kick(rng, n, gen)
     is_w = rng.random(n) < gen.vh_w_share
     w_mass, z_mass = (cauchy_truncated(rng, n, W_MASS, W_WIDTH, 60, 100),
                       cauchy_truncated(rng, n, Z_MASS, Z_WIDTH, 70, 110))
     v_mass = np.where(is_w, w_mass, z_mass)
     h_mass = _boson_mass(rng, process, n)
     system_mass = h_mass + v_mass + exponential(rng, n, gen.vh_mass_excess)
-    system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity)
+    system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity, isr.boost, gen)
     higgs, boson = two_body(rng, system, h_mass, v_mass)
     q1, q2 = two_body(rng, boson, 0.0, 0.0)
     hadronic = (rng.random(n) < gen.vh_hadronic_share)[:, None]
     quarks = np.stack([q1, q2], axis=1) * hadronic[:, :, None]
-    return _ditau_with_partons(rng, higgs, _partons(quarks, isr), slices, sel, invisible=boson * ~hadronic)
+    return _ditau_with_partons(rng, higgs, isr, gen, sel, other=quarks, invisible=boson * ~hadronic)
 
 
 def fake_tau(rng: np.random.Generator, jet: np.ndarray, gen: Generation) -> np.ndarray:
@@ -286,10 +334,10 @@ def _b_vetoed(rng: np.random.Generator, b_quarks: np.ndarray, sel: Selection) ->
 
 def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """Top pairs, t -> W b, with no b-tagged jet: one W -> l nu, the other W -> tau nu or two quarks faking a tau."""
-    isr, slices = initial_state(rng, n, process, gen)
-    recoil = _transverse_sum(isr) + soft_kick(rng, n, gen)
+    isr = initial_state(rng, n, process, gen)
+    recoil = isr.recoil() + soft_kick(rng, n, gen)
     system_mass = 2 * TOP_MASS + exponential(rng, n, gen.ttbar_mass_excess)
-    system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity)
+    system = recoiling_system(rng, system_mass, recoil, process.boson_rapidity, isr.boost, gen)
     top_a, top_b = two_body(rng, system, *(cauchy_truncated(rng, n, TOP_MASS, TOP_WIDTH, 160, 185) for _ in "ab"))
     w_a, b_a = two_body(rng, top_a, cauchy_truncated(rng, n, W_MASS, W_WIDTH, 60, 100), B_MASS)
     w_b, b_b = two_body(rng, top_b, cauchy_truncated(rng, n, W_MASS, W_WIDTH, 60, 100), B_MASS)
@@ -297,7 +345,7 @@ def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
     lepton, nus = w_to_lepton(rng, w_a)
     keep = ~_b_vetoed(rng, b_quarks, sel) & _lepton_may_pass(lepton, sel)
     n = int(keep.sum())
-    w_b, lepton, nus, b_quarks, isr, slices = (a[keep] for a in (w_b, lepton, nus, b_quarks, isr, slices))
+    w_b, lepton, nus, b_quarks = (a[keep] for a in (w_b, lepton, nus, b_quarks))
     real_tau = rng.random(n) < gen.ttbar_hadronic_tau
     tau = np.empty((n, 4))
     light = np.zeros((n, 4))
@@ -306,21 +354,24 @@ def ttbar(rng: np.random.Generator, process: Process, n: int, gen: Generation, s
     nus[real_tau] += nu_w + nu_tau
     q1, light[~real_tau] = two_body(rng, w_b[~real_tau], 0.0, 0.0)
     tau[~real_tau] = fake_tau(rng, q1, gen)
-    truth = Truth(lepton, tau, nus, _partons(b_quarks, light[:, None], isr), slices)
-    return truth.select(_tau_may_pass(tau, sel))
+    rows = _tau_may_pass(tau, sel)
+    isr = isr.select(np.flatnonzero(keep)[rows])
+    partons = _partons(b_quarks[rows], light[rows, None], isr.partons(rng, gen))
+    return Truth(lepton[rows], tau[rows], nus[rows], partons, isr.slices)
 
 
 def wjets(rng: np.random.Generator, process: Process, n: int, gen: Generation, sel: Selection) -> Truth:
     """W -> l nu produced with jets, one of which is misidentified as the hadronic tau."""
-    isr, slices = initial_state(rng, n, process, gen)
+    isr = initial_state(rng, n, process, gen)
     jet_pt = power_law(rng, n, gen.fake_pt_min, gen.fake_pt_power)
     jet = from_pt_eta_phi(jet_pt, normal(rng, n, gen.fake_eta_width), *azimuth(rng, n))
-    recoil = jet[:, 1:3] + _transverse_sum(isr) + soft_kick(rng, n, gen)
-    w = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity)
+    recoil = jet[:, 1:3] + isr.recoil() + soft_kick(rng, n, gen)
+    w = recoiling_system(rng, _boson_mass(rng, process, n), recoil, process.boson_rapidity, isr.boost, gen)
     lepton, nus = w_to_lepton(rng, w)
     tau = fake_tau(rng, jet, gen)
-    keep = _lepton_may_pass(lepton, sel) & _tau_may_pass(tau, sel)
-    return Truth(lepton, tau, nus, _partons(isr), slices).select(keep)
+    keep = np.flatnonzero(_lepton_may_pass(lepton, sel) & _tau_may_pass(tau, sel))
+    isr = isr.select(keep)
+    return Truth(lepton[keep], tau[keep], nus[keep], isr.partons(rng, gen), isr.slices)
 
 
 TOPOLOGIES = {"ditau": ditau, "vbf": vbf, "vh": vh, "ttbar": ttbar, "wjets": wjets}

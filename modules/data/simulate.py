@@ -65,6 +65,7 @@ OVERSAMPLING = 1.1
 MAX_BATCH = 50_000
 """Generated events per step: small enough that numpy's temporary arrays stay in cache-friendly sizes."""
 PARALLEL_FROM = 100_000
+PART_EVENTS = 25_000
 WORKERS = min(2, os.cpu_count() or 1)
 
 
@@ -107,33 +108,49 @@ def generate_process(seed: np.random.SeedSequence, process: Process, count: int)
     while not pieces or remaining > 0:
         batch = min(MAX_BATCH, int(np.ceil(remaining / efficiency * OVERSAMPLING)) + 64)
         truth = TOPOLOGIES[process.topology](rng, process, batch, GENERATION, SELECTION)
-        columns, passed = reconstruct(rng, truth, DETECTOR, SELECTION, GENERATION)
-        weight = np.asarray(process.isr_weights, float)[truth.isr_slice]
+        columns, rows = reconstruct(rng, truth, DETECTOR, SELECTION, GENERATION, process.activity)
+        weight = np.asarray(process.isr_weights, float)[truth.isr_slice[rows]]
         if process.weight_spread > 0:
             weight *= np.exp(rng.normal(-process.weight_spread**2 / 2, process.weight_spread, len(weight)))
         columns["relative_weight"] = weight
-        kept = np.flatnonzero(passed)[:remaining]
-        pieces.append({name: values[kept] for name, values in columns.items()})
-        remaining -= len(kept)
-        efficiency = max(passed.sum() / batch, MIN_EFFICIENCY)
+        pieces.append({name: values[:remaining] for name, values in columns.items()})
+        remaining -= len(pieces[-1]["relative_weight"])
+        efficiency = max(len(rows) / batch, MIN_EFFICIENCY)
     return {name: np.concatenate([piece[name] for piece in pieces]) for name in pieces[0]}
 
 
+def generation_jobs(seed: int, counts: dict[str, int]) -> list[tuple[str, np.random.SeedSequence, int]]:
+    """(process, random stream, events) of each generation job: every process cut into parts of at most
+    PART_EVENTS, each part with its own stream, so that parallel workers finish together and the events do not
+    depend on how many workers there are."""
+    jobs = []
+    for name, stream in zip(counts, np.random.SeedSequence(seed).spawn(len(counts)), strict=True):
+        parts = split_counts(counts[name], [1.0] * max(1, -(-counts[name] // PART_EVENTS)))
+        jobs += [(name, part_stream, int(part)) for part_stream, part in zip(stream.spawn(len(parts)), parts,
+                                                                                 strict=True)]
+    return jobs
+
+
 def generate_all(seed: int, counts: dict[str, int], progress: bool) -> dict[str, Columns]:
-    """Every process's events, each from its own random stream (in parallel for large files: same result)."""
-    streams = dict(zip(counts, np.random.SeedSequence(seed).spawn(len(counts)), strict=True))
+    """Every process's events (in parallel for large files: same result)."""
     processes = {p.name: p for p in PROCESSES}
-    jobs = sorted(counts, key=counts.get, reverse=True)
-    results: dict[str, Columns] = {}
+    jobs = generation_jobs(seed, counts)
+    parts: list[Columns] = []
+    bar = tqdm(total=len(jobs), desc="simulating", unit="part", disable=not progress)
     if _workers(sum(counts.values())) < 2:
-        for name in tqdm(jobs, desc="simulating", unit="process", disable=not progress):
-            results[name] = generate_process(streams[name], processes[name], counts[name])
-        return results
-    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = {name: pool.submit(generate_process, streams[name], processes[name], counts[name]) for name in jobs}
-        for name in tqdm(jobs, desc="simulating", unit="process", disable=not progress):
-            results[name] = futures[name].result()
-    return results
+        for name, stream, count in jobs:
+            parts.append(generate_process(stream, processes[name], count))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(generate_process, stream, processes[name], count) for name, stream, count in jobs]
+            for future in futures:
+                parts.append(future.result())
+                bar.update()
+    bar.close()
+    return {name: {column: np.concatenate([part[column] for (job, _, _), part in zip(jobs, parts, strict=True)
+                                           if job == name]) for column in parts[0]}
+            for name in counts}
 
 
 def kaggle_sets(rng: np.random.Generator, events: int) -> np.ndarray:
