@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from modules.data.kinematics import wrap_phi
 from modules.data.sim_config import Detector, Generation, Selection
 from modules.data.sim_physics import Truth, eta_of, phi_of, pt_of, slot_sum
 from modules.data.sim_random import erlang, normal
@@ -35,8 +36,7 @@ def _norm(xy: np.ndarray) -> np.ndarray:
 
 def _delta_r2(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Squared (eta, phi) distance between four-vectors a and b (m, 4)."""
-    d_phi = (phi_of(a) - phi_of(b) + np.pi) % (2 * np.pi) - np.pi
-    return (eta_of(a) - eta_of(b)) ** 2 + d_phi**2
+    return (eta_of(a) - eta_of(b)) ** 2 + wrap_phi(phi_of(a) - phi_of(b)) ** 2
 
 
 def cluster(partons: np.ndarray, radius: float) -> np.ndarray:
@@ -73,11 +73,10 @@ def reconstruct(
     tau = scale_smear(rng, truth.tau, det.tau_resolution)
     lep_eta, tau_eta = eta_of(lepton), eta_of(tau)
     lep_phi, tau_phi = phi_of(lepton), phi_of(tau)
-    d_phi = (tau_phi - lep_phi + np.pi) % (2 * np.pi) - np.pi
     rows = np.flatnonzero(
         (pt_of(lepton) >= sel.lep_pt) & (np.abs(lep_eta) < sel.lep_eta)
         & (pt_of(tau) >= sel.tau_pt) & (np.abs(tau_eta) < sel.tau_eta)
-        & ((tau_eta - lep_eta) ** 2 + d_phi**2 > sel.min_delta_r**2)
+        & ((tau_eta - lep_eta) ** 2 + wrap_phi(tau_phi - lep_phi) ** 2 > sel.min_delta_r**2)
     )
     partons = cluster(truth.partons[rows], sel.jet_radius)
     jets = scale_smear(rng, partons, jet_resolution(pt_of(partons), det))

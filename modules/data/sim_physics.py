@@ -48,9 +48,6 @@ class Truth:
     isr_slice: np.ndarray
     """Number of hard initial-state partons each event was generated with (its generator slice)."""
 
-    def select(self, mask: np.ndarray) -> Truth:
-        return Truth(*(getattr(self, f.name)[mask] for f in fields(self)))
-
 
 def from_pt_eta_phi(pt: np.ndarray, eta: np.ndarray, cos_phi: np.ndarray, sin_phi: np.ndarray,
                     mass: float | np.ndarray = 0.0) -> np.ndarray:
@@ -249,7 +246,7 @@ def w_to_lepton(rng: np.random.Generator, w: np.ndarray) -> tuple[np.ndarray, np
 
 def _partons(*groups: np.ndarray) -> np.ndarray:
     """Parton groups (n, k, 4) side by side (each topology has its own number of parton slots)."""
-    return np.concatenate(groups, axis=1) if len(groups) > 1 else groups[0]
+    return np.concatenate(groups, axis=1)
 
 
 def _boson_mass(rng: np.random.Generator, process: Process, n: int) -> np.ndarray:

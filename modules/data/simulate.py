@@ -135,22 +135,22 @@ def generate_all(seed: int, counts: dict[str, int], progress: bool) -> dict[str,
     """Every process's events (in parallel for large files: same result)."""
     processes = {p.name: p for p in PROCESSES}
     jobs = generation_jobs(seed, counts)
-    parts: list[Columns] = []
+    parts: dict[str, list[Columns]] = {name: [] for name in counts}
     bar = tqdm(total=len(jobs), desc="simulating", unit="part", disable=not progress)
     if _workers(sum(counts.values())) < 2:
         for name, stream, count in jobs:
-            parts.append(generate_process(stream, processes[name], count))
+            parts[name].append(generate_process(stream, processes[name], count))
             bar.update()
     else:
         with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = [pool.submit(generate_process, stream, processes[name], count) for name, stream, count in jobs]
-            for future in futures:
-                parts.append(future.result())
+            futures = [(name, pool.submit(generate_process, stream, processes[name], count))
+                       for name, stream, count in jobs]
+            for name, future in futures:
+                parts[name].append(future.result())
                 bar.update()
     bar.close()
-    return {name: {column: np.concatenate([part[column] for (job, _, _), part in zip(jobs, parts, strict=True)
-                                           if job == name]) for column in parts[0]}
-            for name in counts}
+    return {name: {column: np.concatenate([part[column] for part in pieces]) for column in pieces[0]}
+            for name, pieces in parts.items()}
 
 
 def kaggle_sets(rng: np.random.Generator, events: int) -> np.ndarray:
