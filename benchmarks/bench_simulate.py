@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from modules.data.sim_csv import write_csv
-from modules.data.simulate import DECIMALS, WORKERS, default_filename, simulate, write_simulation
+from modules.data.simulation.simulate import DECIMALS, WORKERS, default_filename, simulate, write_simulation
+from modules.data.simulation.writer import write_csv
 from modules.schema import FULL_FILE_ROWS
 
 

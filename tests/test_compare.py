@@ -11,7 +11,7 @@ import pytest
 from modules.cli import main as cli_main
 from modules.data.compare import compare, difficulty, feature_distances, jet_fractions, report, weighted_ks
 from modules.data.load import read_challenge_csv
-from modules.data.simulate import simulate
+from modules.data.simulation.simulate import simulate
 
 
 def test_weighted_ks_distance() -> None:

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from modules.cli import main as cli_main
-from modules.data import sim_csv
-from modules.data import simulate as simulate_module
 from modules.data.identity import file_identity, is_simulated
 from modules.data.kinematics import derived_features
 from modules.data.load import read_challenge_csv
-from modules.data.sim_config import SELECTION
-from modules.data.sim_csv import write_csv
-from modules.data.simulate import DECIMALS, simulate, split_counts, write_simulation
+from modules.data.simulation import simulate as simulate_module
+from modules.data.simulation import writer as sim_csv
+from modules.data.simulation.config import SELECTION
+from modules.data.simulation.simulate import DECIMALS, simulate, split_counts, write_simulation
+from modules.data.simulation.writer import write_csv
 from modules.errors import UserError
 from modules.schema import (
     DER_FEATURES,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from modules.data.identity import sidecar_path
-from modules.data.sim_config import VERSION
+from modules.data.simulation.config import VERSION
 from modules.data.sources import DataSource, add_dataset_argument, resolve
 from modules.errors import UserError
 from modules.schema import OPENDATA_FILENAME

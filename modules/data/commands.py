@@ -9,7 +9,8 @@ from modules.cli import Registry, add_subcommands
 DATA_COMMANDS: Registry = {
     "check": ("modules.data.check", "validate a challenge CSV and summarise its rows, weights and -999 fractions"),
     "fetch": ("modules.data.fetch", "download the CERN Open Data file (SHA-1 checked), or check the Kaggle pair"),
-    "simulate": ("modules.data.simulate", "generate the SIMULATED stand-in for the challenge file (the default data)"),
+    "simulate": ("modules.data.simulation.simulate",
+                 "generate the SIMULATED stand-in for the challenge file (the default data)"),
     "compare-real": ("modules.data.compare", "measure how close the simulated data are to real events"),
     "prepare": ("modules.data.prepare_command", "split, transform and write the LUMIN fold files, as the study did"),
 }

@@ -17,8 +17,8 @@ import pandas as pd
 
 from modules import paths
 from modules.data.load import read_challenge_csv
-from modules.data.sim_config import DEFAULT_SEED
-from modules.data.simulate import simulate
+from modules.data.simulation.config import DEFAULT_SEED
+from modules.data.simulation.simulate import simulate
 from modules.errors import UserError
 from modules.schema import FEATURES, LABELS, MISSING
 

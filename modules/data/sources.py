@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modules import paths
-from modules.data import simulate
 from modules.data.identity import sidecar_path
-from modules.data.sim_config import DEFAULT_SEED, VERSION
+from modules.data.simulation import simulate
+from modules.data.simulation.config import DEFAULT_SEED, VERSION
 from modules.errors import UserError
 from modules.schema import FULL_FILE_ROWS, KAGGLE_FILENAMES, OPENDATA_FILENAME, OPENDATA_URL
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from modules.data.kinematics import wrap_phi
-from modules.data.sim_config import Detector, Generation, Selection
-from modules.data.sim_physics import Truth, eta_of, phi_of, pt_of, slot_sum
-from modules.data.sim_random import erlang, normal
+from modules.data.simulation.config import Detector, Generation, Selection
+from modules.data.simulation.physics import Truth, eta_of, phi_of, pt_of, slot_sum
+from modules.data.simulation.variates import erlang, normal
 from modules.schema import MISSING
 
 JET_SLOTS = ("leading", "subleading")

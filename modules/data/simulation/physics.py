@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from modules.data.sim_config import (
+from modules.data.simulation.config import (
     B_MASS,
     HADRONIC_MODES,
     TAU_MASS,
@@ -29,7 +29,15 @@ from modules.data.sim_config import (
     Process,
     Selection,
 )
-from modules.data.sim_random import azimuth, categorical, cauchy_truncated, erlang, exponential, kumaraswamy, normal
+from modules.data.simulation.variates import (
+    azimuth,
+    categorical,
+    cauchy_truncated,
+    erlang,
+    exponential,
+    kumaraswamy,
+    normal,
+)
 
 MAX_ISR = 3
 MAX_SOFT = 2

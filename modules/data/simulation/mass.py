@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from modules.data.kinematics import TAU_MASS, four_vector, invariant_mass
-from modules.data.sim_config import MassEstimator
-from modules.data.sim_random import normal
+from modules.data.simulation.config import MassEstimator
+from modules.data.simulation.variates import normal
 from modules.schema import MISSING
 
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from modules import paths
 from modules.data.identity import sidecar_path
 from modules.data.kinematics import derived_features
-from modules.data.sim_config import (
+from modules.data.simulation.config import (
     DEFAULT_SEED,
     DETECTOR,
     FIRST_EVENT_ID,
@@ -35,10 +35,10 @@ from modules.data.sim_config import (
     VERSION,
     Process,
 )
-from modules.data.sim_csv import atomic_target, write_csv
-from modules.data.sim_detector import reconstruct
-from modules.data.sim_mass import collinear_mass, mass_scatter
-from modules.data.sim_physics import TOPOLOGIES
+from modules.data.simulation.detector import reconstruct
+from modules.data.simulation.mass import collinear_mass, mass_scatter
+from modules.data.simulation.physics import TOPOLOGIES
+from modules.data.simulation.writer import atomic_target, write_csv
 from modules.errors import UserError
 from modules.schema import (
     DER_FEATURES,
@@ -53,7 +53,7 @@ from modules.schema import (
 
 FEATURE_DECIMALS = 3
 WEIGHT_DECIMALS = 12
-"""Weights keep 12 decimals (a multiple of sim_csv.GROUP), enough for the smallest signal weights."""
+"""Weights keep 12 decimals (a multiple of writer.GROUP), enough for the smallest signal weights."""
 DECIMALS: dict[str, int | None] = {
     "EventId": None, "PRI_jet_num": None, "Weight": WEIGHT_DECIMALS, "KaggleWeight": WEIGHT_DECIMALS,
     **{name: FEATURE_DECIMALS for name in FEATURES if name != "PRI_jet_num"},
