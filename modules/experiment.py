@@ -57,6 +57,11 @@ def lookup_machine(name: str, path: Path = MACHINES_FILE) -> Machine:
     return machines[name]
 
 
+def run_label(name: str, machine: str) -> str:
+    """`<experiment>_<machine>`: the one place that names a run (results JSON, executed notebook, weights, plots)."""
+    return f"{name}_{machine}"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -93,7 +98,7 @@ class Experiment:
 
     @property
     def path(self) -> Path:
-        return self.results_dir / f"{self.name}_{self.machine}.json"
+        return self.results_dir / f"{run_label(self.name, self.machine)}.json"
 
     def to_dict(self) -> dict[str, Any]:
         return {"exp_name": self.name, "machine": self.machine, "seed": self.seed, "description": self.description,

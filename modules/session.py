@@ -1,37 +1,64 @@
-"""The start and end every experiment notebook shares: resolve the dataset, prepare it with the machine's seed,
-choose full or quick settings, and at the end record dataset, configuration and metrics in the results JSON."""
+"""The start and end every experiment notebook shares: know the experiment from its folder, resolve the dataset,
+prepare it with the machine's seed, choose full or quick settings, train and score with the study's semantics, and
+at the end record dataset, configuration and metrics in the results JSON."""
 
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from modules import paths
+from modules import evaluation, paths, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
-from modules.experiment import Experiment
+from modules.errors import UserError
+from modules.experiment import Experiment, run_label
+from modules.models.describe import describe_model
+from modules.models.ensembles import describe_ensemble
+
+EXPERIMENT_FOLDER = re.compile(r"^\d+_\S+$")
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How much work a run does: the study's full settings, or quick mode for tests and a first look."""
+    """How much work a run does: the study's full settings, or quick mode for tests and a first look.
 
+    Notebooks state the study's numbers and pass them through these methods, so quick mode shrinks every one of them
+    the same way: at most `quick_models` members and `quick_epochs` epochs, cycles of one epoch, no early stopping.
+    """
+
+    quick: bool
     n_models: int
-    n_epochs: int
-    onecycle_lengths: tuple[int, int]
-    """1cycle (up, down) lengths in epochs: the paper's (45, 90) fold-sized sub-epochs are (5, 10) epochs."""
+    """Members of an ensemble unless the notebook says otherwise (the study's 10)."""
     max_events: int | None
     simulated_events: int | None
     """Size of the simulated file to use when the dataset resolves to the simulation (None: the full 818,238)."""
+    quick_epochs: int = 2
+
+    def models(self, n: int) -> int:
+        return min(n, self.n_models)
+
+    def epochs(self, n: int, quick: int | None = None) -> int:
+        """`n` epochs; in quick mode `quick` (default: `quick_epochs`) or fewer."""
+        return min(n, quick or self.quick_epochs) if self.quick else n
+
+    def cycle(self, n: int) -> int:
+        """A length in epochs within the schedule (cycle, warm-up, SWA start): `n`, or 1 in quick mode."""
+        return 1 if self.quick else n
+
+    def patience(self, n: int | None) -> int | None:
+        """Early-stopping patience: `n`, or none in quick mode (too few epochs for it to mean anything)."""
+        return None if self.quick else n
 
 
-FULL = Scale(n_models=10, n_epochs=15, onecycle_lengths=(5, 10), max_events=None, simulated_events=None)
-QUICK = Scale(n_models=2, n_epochs=2, onecycle_lengths=(1, 1), max_events=4000, simulated_events=20000)
+FULL = Scale(quick=False, n_models=10, max_events=None, simulated_events=None)
+QUICK = Scale(quick=True, n_models=2, max_events=4000, simulated_events=20000)
 
 
 @dataclass
@@ -42,24 +69,57 @@ class Session:
     prepared: PreparedData
     scale: Scale
     source: sources.DataSource
-    quick: bool
     workdir: Path
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def quick(self) -> bool:
+        return self.scale.quick
 
     @property
     def weights_dir(self) -> Path:
         return self.workdir / "weights"
 
     @property
+    def plots_dir(self) -> Path:
+        """Where the run's own plots go: results/plots/<experiment>_<machine>/ (results/quick/plots/ when quick)."""
+        return self.experiment.results_dir / "plots" / run_label(self.experiment.name, self.experiment.machine)
+
+    @property
     def simulated(self) -> bool:
         return any(is_simulated(identity) for identity in self.prepared.dataset["files"])
+
+    @property
+    def dataset_label(self) -> str:
+        """How plots name the data: 'SIMULATED' or 'real data'."""
+        return "SIMULATED" if self.simulated else "real data"
+
+    def train(self, train_fy: Any, model_builder: Any, n_epochs: int,
+              cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
+              n_models: int | None = None) -> training.Training:
+        """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration."""
+        n_models = self.scale.n_models if n_models is None else self.scale.models(n_models)
+        trained = training.train_ensemble(train_fy, model_builder, n_models, n_epochs, self.weights_dir,
+                                          cb_partials=cb_partials, patience=patience, seed=self.experiment.seed)
+        self.experiment["train_time"] = trained.seconds
+        self.config["training"] = trained.config
+        self.config["model"] = describe_model(model_builder)
+        return trained
+
+    def evaluate(self, ensemble: Any, tta: bool) -> pd.DataFrame:
+        """Score the ensemble (with test-time augmentation as the main result when `tta`), record the metrics and
+        the ensemble's kind, and return the metrics as a table."""
+        self.experiment.results.update(evaluation.evaluate(ensemble, self.prepared, self.workdir, tta))
+        self.config["ensemble"] = describe_ensemble(ensemble)
+        self.config["test_time_augmentation"] = tta
+        return metrics_table(self.experiment.results)
 
     def finish(self) -> pd.DataFrame:
         """Record dataset, configuration and metrics in the results JSON and return the metrics as a table."""
         exp = self.experiment
         exp.dataset = {**self.prepared.dataset, "description": self.source.description, "simulated": self.simulated}
-        exp.config = {"quick": self.quick, "scale": dataclasses.asdict(self.scale),
-                      "prepare": self.prepared.options, **self.config}
+        exp.config = {"quick": self.quick, "scale": dataclasses.asdict(self.scale), "prepare": self.prepared.options,
+                      **self.config}
         path = exp.save()
         print(f"results written to {path}")
         return metrics_table(exp.results)
@@ -83,9 +143,23 @@ def results_dir(quick: bool) -> Path:
     return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
 
 
-def start(name: str, machine: str, dataset: str = "auto", quick: bool = False,
-          options: PrepareOptions | None = None) -> Session:
-    """Resolve and prepare the data with the machine's seed, and open the experiment record."""
+def experiment_name(folder: Path | None = None) -> str:
+    """The experiment a notebook belongs to: the name of the numbered folder it runs in (Jupyter and `higgsml run`
+    both run a notebook in its own folder)."""
+    folder = Path.cwd() if folder is None else folder
+    if not EXPERIMENT_FOLDER.match(folder.name):
+        raise UserError(f"cannot tell the experiment from the working folder {folder}: run the notebook from its "
+                        f"numbered folder under notebooks/ (Jupyter does) or with `higgsml run`")
+    return folder.name
+
+
+def start(machine: str, dataset: str = "auto", quick: bool = False, options: PrepareOptions | None = None,
+          name: str | None = None) -> Session:
+    """Resolve and prepare the data with the machine's seed, and open the experiment record.
+
+    The experiment's name is its notebook's folder unless `name` is given.
+    """
+    name = name or experiment_name()
     scale = QUICK if quick else FULL
     experiment = Experiment(name, machine, results_dir=results_dir(quick))
     source = sources.resolve(dataset, events=scale.simulated_events)
@@ -95,5 +169,5 @@ def start(name: str, machine: str, dataset: str = "auto", quick: bool = False,
     rows = prepared.rows
     print(f"prepared {rows['train']} training, {rows['val']} validation and {rows['test']} test events "
           f"(seed {experiment.seed} of machine {machine}) in {prepared.folder}")
-    workdir = paths.PROJECT_ROOT / "weights" / f"{name}_{machine}{'_quick' if quick else ''}"
-    return Session(experiment, prepared, scale, source, quick, workdir)
+    workdir = paths.PROJECT_ROOT / "weights" / (run_label(name, machine) + ("_quick" if quick else ""))
+    return Session(experiment, prepared, scale, source, workdir)

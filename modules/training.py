@@ -1,64 +1,44 @@
-"""What every experiment notebook does around its own model: train a LUMIN ensemble with the study's semantics,
-predict validation and test data with and without test-time augmentation, choose the cut, score, and time it all.
+"""Training an ensemble the study's way, one member at a time: member i is a LUMIN `train_models` run that validates
+on fold i and trains on the other nine, so an interrupted ensemble can be resumed and members can run as separate
+tasks. Each member is seeded from the run's seed and its index, so it is the same whichever members ran before it.
 
 The notebook keeps the experiment's own choices (the ModelBuilder, the callbacks, the number of models and epochs).
 """
 
 from __future__ import annotations
 
-import contextlib
+import random
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from modules import scoring
-from modules.data.prepare import PreparedData
+from modules.folds import n_events
+from modules.models.schedules import TrainingRecorder
 from modules.quiet import silenced
+from modules.timing import timer
 
 BATCH_SIZE = 256
-AUG_ROTATIONS = 2
-"""Test-time augmentation: 2 fixed rotations x y-flip x z-flip = 8 copies, the study's `rot_mult=2`."""
 
 
-@contextlib.contextmanager
-def timer() -> Iterator[dict[str, float]]:
-    """`with timer() as t: ...` then `t['seconds']` holds the wall time."""
-    record = {"seconds": float("nan")}
-    start = time.perf_counter()
-    try:
-        yield record
-    finally:
-        record["seconds"] = time.perf_counter() - start
+def member_seed(seed: int, member: int) -> int:
+    """The seed of ensemble member `member` in a run seeded with `seed` (independent streams per member)."""
+    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
 
 
-def fold_yielder(path: Path, augment: bool, train_time: bool = True) -> Any:
-    """A LUMIN fold yielder on `path`; with `augment`, random phi rotations and y/z flips (the study's augmentation)."""
-    from lumin.nn.data.fold_yielder import FoldYielder, HEPAugFoldYielder
+def seed_everything(seed: int) -> None:
+    """Seed every generator LUMIN training draws from: fold order (random), batches and augmentation (NumPy),
+    weight initialisation and dropout (torch)."""
+    import torch
 
-    if not augment:
-        return FoldYielder(path)
-    with silenced():
-        return HEPAugFoldYielder(path, rot_mult=AUG_ROTATIONS, reflect_y=True, reflect_z=True,
-                                 train_time_aug=train_time, test_time_aug=not train_time)
-
-
-def augmented_copies(fy: Any, n_copies: int = 2, event: int = 0) -> list[pd.DataFrame]:
-    """One training event as stored, then `n_copies` random train-time augmentations of it (for `compare_events`)."""
-    columns = fy.cont_feats + fy.cat_feats
-    stored = pd.DataFrame(fy.get_data(n_folds=1, fold_idx=0)["inputs"][event : event + 1], columns=columns)
-    copies = [pd.DataFrame(fy.get_fold(0)["inputs"][event : event + 1], columns=columns) for _ in range(n_copies)]
-    return [stored, *copies]
-
-
-def n_events(fy: Any) -> int:
-    """Number of events in a fold file."""
-    return int(sum(fy.get_data_count(i) for i in range(fy.n_folds)))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def ams_metric(train_fy: Any) -> Callable[[], Any]:
@@ -70,126 +50,108 @@ def ams_metric(train_fy: Any) -> Callable[[], Any]:
 
 
 @dataclass
-class Training:
-    """What `train_ensemble` returns: LUMIN's per-model results and histories, and the wall time."""
+class Member:
+    """One trained ensemble member: LUMIN's result and loss history, its cycle losses (cyclic schedules), the
+    callbacks it trained with (SWA's averages, the recorder's LR history, ...) and its wall time."""
 
-    results: list[dict[str, Any]]
-    histories: list[dict[str, list[float]]]
-    cycle_losses: list[Any]
+    index: int
+    result: dict[str, Any]
+    history: dict[str, list[float]]
+    cycle_losses: list[float]
+    callbacks: list[Any]
+    seconds: float
+
+    @property
+    def recorder(self) -> TrainingRecorder:
+        return next(c for c in self.callbacks if isinstance(c, TrainingRecorder))
+
+    def callback(self, kind: type) -> Any:
+        """The member's callback of class `kind` (e.g. LUMIN's SWA)."""
+        return next(c for c in self.callbacks if isinstance(c, kind))
+
+
+@dataclass
+class Training:
+    """What `train_ensemble` returns: every member, the total wall time, where the weights are, and the record."""
+
+    members: list[Member]
     seconds: float
     savepath: Path
     config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        """LUMIN's per-member results (validation loss, AMS, path), as `Ensemble.from_results` takes them."""
+        return [m.result for m in self.members]
+
+    @property
+    def cycle_losses(self) -> list[list[float]]:
+        return [m.cycle_losses for m in self.members]
+
+
+class _Keep:
+    """Wraps a callback partial so the instance LUMIN creates for a member is kept for inspection afterwards."""
+
+    def __init__(self, factory: Callable[[], Any], store: list[Any]) -> None:
+        self.factory, self.store = factory, store
+
+    def __call__(self) -> Any:
+        callback = self.factory()
+        self.store.append(callback)
+        return callback
+
+
+def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, savepath: Path,
+                 cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seed: int | None) -> Member:
+    """Train ensemble member `index` (validation fold `index` mod the number of folds) with LUMIN's `train_models`."""
+    from lumin.nn.training.train import train_models
+
+    if seed is not None:
+        seed_everything(member_seed(seed, index))
+    callbacks: list[Any] = []
+    kept = [_Keep(p, callbacks) for p in [*cb_partials, TrainingRecorder]]
+    (savepath / f"model_id_{index}").mkdir(parents=True, exist_ok=True)  # train_models `rm -r`s it first
+    with timer() as clock, silenced():
+        results, histories, cycle_losses = train_models(
+            train_fy, index + 1, bs=bs, model_builder=model_builder, n_epochs=n_epochs, patience=patience,
+            cb_partials=kept, metric_partials=[ams_metric(train_fy)], savepath=savepath, start_model_id=index,
+            live_fdbk=False,
+        )
+    return Member(index, results[0], histories[0], cycle_losses[0], callbacks, clock["seconds"])
+
 
 def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: int, savepath: Path,
                    cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
-                   bs: int = BATCH_SIZE) -> Training:
-    """Train `n_models` with LUMIN `train_models`, each on all folds but its own validation fold.
+                   bs: int = BATCH_SIZE, seed: int | None = None) -> Training:
+    """Train `n_models` members one after another, each on all folds but its own validation fold.
 
-    Models are selected by validation loss (the study's choice; the AMS is only tracked). Old weights at
-    `savepath` are removed first so an ensemble never mixes two runs.
+    Models are selected by validation loss (the study's choice; the AMS is only tracked). With `seed`, member i is
+    seeded from (seed, i); without, the generators run on from their current state, exactly as one LUMIN
+    `train_models` call over all members would. Old weights at `savepath` are removed first so an ensemble never
+    mixes two runs.
     """
-    from lumin.nn.training.train import train_models
-
     savepath = Path(savepath)
     if savepath.exists():
         shutil.rmtree(savepath)
-    for i in range(n_models):  # train_models first runs `rm -r` on each model's folder; let it find one
-        (savepath / f"model_id_{i}").mkdir(parents=True)
+    cb_partials = list(cb_partials or [])
+    members = []
     with timer() as clock:
-        results, histories, cycle_losses = train_models(
-            train_fy, n_models, bs=bs, model_builder=model_builder, n_epochs=n_epochs, patience=patience,
-            cb_partials=cb_partials, metric_partials=[ams_metric(train_fy)], savepath=savepath, live_fdbk=False,
-        )
-    config = {"n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
-              "callbacks": [describe_partial(cb) for cb in cb_partials or []]}
-    return Training(results, histories, cycle_losses, clock["seconds"], savepath, config)
+        for i in range(n_models):
+            member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed)
+            epochs = len(member.recorder.batches_per_epoch)
+            print(f"member {i + 1}/{n_models}: {epochs} epochs, validation loss {member.result['loss']:.4e}, "
+                  f"{member.seconds:.1f} s", flush=True)
+            members.append(member)
+    config = {"engine": "lumin", "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
+              "seed": seed, "callbacks": [describe_partial(cb) for cb in cb_partials],
+              "epochs_trained": [len(m.recorder.batches_per_epoch) for m in members],
+              "member_seconds": [m.seconds for m in members]}
+    return Training(members, clock["seconds"], savepath, config)
 
 
 def describe_partial(p: Any) -> str:
     """A readable one-liner for a functools.partial of a callback, for the results JSON."""
     if not isinstance(p, partial):
-        return repr(p)
+        return getattr(p, "__name__", repr(p))
     args = [repr(a) for a in p.args] + [f"{k}={v!r}" for k, v in p.keywords.items()]
     return f"{p.func.__name__}({', '.join(args)})"
-
-
-def load_ensemble(training: Training, model_builder: Any, size: int | None = None) -> Any:
-    """The trained models as a LUMIN Ensemble weighted by the reciprocal of their validation loss."""
-    from lumin.nn.ensemble.ensemble import Ensemble
-
-    size = size or len(training.results)
-    return Ensemble.from_results(training.results, size, model_builder, metric="loss", higher_metric_better=False,
-                                 verbose=False)
-
-
-PER_EVENT = ("targets", "weights", "gen_weight_original", "private", "EventId")
-"""The per-event columns a fold file may hold besides its inputs."""
-
-
-def fold_table(fy: Any, extra: tuple[str, ...] = (), inputs: bool = False) -> pd.DataFrame:
-    """Every fold of a fold file as one table: its per-event columns (plus `extra`, e.g. 'pred'), the fold index,
-    and with `inputs` the stored input features. An unlabelled test file's (n, 0) targets are left out."""
-    fold0 = fy.foldfile["fold_0"]
-    columns = [c for c in (*extra, *PER_EVENT) if c in fold0 and fold0[c].ndim == 1]
-    frames = []
-    for i in range(fy.n_folds):
-        if inputs:
-            frame = pd.DataFrame(fy.get_column("inputs", n_folds=1, fold_idx=i), columns=fy.cont_feats + fy.cat_feats)
-        else:
-            frame = pd.DataFrame(index=pd.RangeIndex(fy.get_data_count(i)))
-        for column in columns:
-            frame[column] = fy.get_column(column, n_folds=1, fold_idx=i)
-        frame["fold"] = i
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path) -> tuple[pd.DataFrame, float]:
-    """Predict every fold of `foldfile` (a private copy under `workdir`, so cached folds stay untouched).
-
-    Returns one row per event (pred, fold and the file's targets, weights and extra columns) and the seconds the
-    ensemble took; with `tta`, each prediction is the mean over the 8 transformed copies of the event.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    copy = workdir / f"{Path(foldfile).stem}_{'tta' if tta else 'plain'}.hdf5"
-    shutil.copyfile(foldfile, copy)
-    fy = fold_yielder(copy, augment=tta, train_time=False)
-    with timer() as clock:
-        ensemble.predict(fy, pred_name="pred", verbose=False)
-    table = fold_table(fy, extra=("pred",))
-    fy.close()
-    copy.unlink()
-    return table.rename(columns={"targets": "gen_target", "weights": "gen_weight"}), clock["seconds"]
-
-
-def _suffix(tta: bool) -> str:
-    return "" if tta else "_no_tta"
-
-
-def evaluate_validation(
-    ensemble: Any, prepared: PreparedData, tta: bool, workdir: Path
-) -> tuple[scoring.Cut, dict[str, float]]:
-    """Predict the validation split, choose the study's cut on it, and return the cut with its metrics."""
-    data, seconds = predict(ensemble, prepared.val, tta, workdir)
-    cut = scoring.choose_cut(data.pred.to_numpy(), data.gen_target.to_numpy(),
-                             data.gen_weight_original.to_numpy(), wgt_factor=prepared.weight_scale["val"])
-    sfx = _suffix(tta)
-    return cut, {f"val_time{sfx}": seconds, f"val_ams_max{sfx}": cut.ams_max, f"val_ams_smooth{sfx}": cut.ams_at_cut,
-                 f"val_cut{sfx}": cut.cut}
-
-
-def evaluate_test(ensemble: Any, prepared: PreparedData, cut: scoring.Cut, tta: bool, workdir: Path) -> dict[str, Any]:
-    """Predict the test set and score it at `cut`: public and private AMS overall and mean over the folds."""
-    sfx = _suffix(tta)
-    if not prepared.test.exists():
-        return {}
-    data, seconds = predict(ensemble, prepared.test, tta, workdir)
-    metrics: dict[str, Any] = {f"test_time{sfx}": seconds}
-    if prepared.has_test_labels:
-        scale = {k: v for k, v in prepared.weight_scale.items() if k in ("public", "private")}
-        overall = scoring.score_test(data, cut.cut, scale)
-        per_fold = scoring.score_test_per_fold(data, cut.cut, scale)
-        metrics.update({f"{k}{sfx}": v for k, v in {**overall, **per_fold}.items()})
-    return metrics
-

@@ -10,8 +10,8 @@ import pytest
 
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.data.sources import DataSource
+from modules.folds import fold_table
 from modules.schema import KAGGLE_TEST_COLUMNS, KAGGLE_TRAIN_COLUMNS
-from modules.training import fold_table
 
 N_TEST = 3000
 

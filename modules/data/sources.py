@@ -76,14 +76,14 @@ RESOLVERS = {"opendata": _opendata, "kaggle": _kaggle, "simulated": _simulated}
 """How each named data set is found (or made); anything else names a file."""
 
 
-def resolve(spec: str = "auto", data_dir: Path = paths.DATA_DIR, events: int | None = None,
+def resolve(spec: str = "auto", data_dir: Path | None = None, events: int | None = None,
             seed: int = DEFAULT_SEED) -> DataSource:
     """The data set named by a `--dataset` value; simulates (once, cached in `data_dir`) when that is what it names.
 
     `events` and `seed` choose the simulated file (default: the real file's 818,238 events); they do not apply to
     real data.
     """
-    data_dir = Path(data_dir)
+    data_dir = Path(paths.DATA_DIR if data_dir is None else data_dir)
     if spec == "auto":
         spec = "opendata" if (data_dir / OPENDATA_FILENAME).exists() else "simulated"
     if spec in RESOLVERS:

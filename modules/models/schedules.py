@@ -1,0 +1,81 @@
+"""Training schedules: converting the study's sub-epoch lengths to LUMIN 0.9.1's epochs, and recording what the
+optimiser actually did (learning rate and momentum at every step) so schedules can be plotted and tested.
+
+The study (LUMIN 0.5.1) validated, early-stopped and counted cycle lengths in sub-epochs: one pass over one of the
+nine training folds. LUMIN 0.9.1 validates once per epoch (all nine folds), so every length the study gave in
+sub-epochs is converted to the nearest whole number of epochs (at least one), keeping cycle ends on the validation
+points that SWA, snapshot saving and early stopping act on.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lumin.nn.callbacks.callback import Callback
+
+SUB_EPOCHS_PER_EPOCH = 9
+"""The study's sub-epoch is one training fold; each member trains on 9 of the 10 folds."""
+
+
+def epochs_from_sub_epochs(sub_epochs: int) -> int:
+    """The study's length in sub-epochs as whole epochs: (45, 90) -> (5, 10), 50 -> 6, 5 -> 1."""
+    return max(1, round(sub_epochs / SUB_EPOCHS_PER_EPOCH))
+
+
+class TrainingRecorder(Callback):
+    """What the optimiser did: LR and momentum (Adam's beta1) after every training step, the steps of each epoch,
+    and the weights of the last step (taken before LUMIN's SaveBest reloads the best state)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lr: list[float] = []
+        self.momentum: list[float] = []
+        self.batches_per_epoch: list[int] = []
+        self.last_weights: dict[str, Any] | None = None
+        self._batches = 0
+
+    def on_epoch_begin(self) -> None:
+        if self.model.fit_params.state == "train":
+            self._batches = 0
+
+    def on_batch_end(self) -> None:
+        if self.model.fit_params.state != "train":
+            return
+        group = self.model.opt.param_groups[0]
+        self.lr.append(float(group["lr"]))
+        self.momentum.append(float(group["betas"][0] if "betas" in group else group.get("momentum", np.nan)))
+        self._batches += 1
+
+    def on_epoch_end(self) -> None:
+        if self.model.fit_params.state == "train":
+            self.batches_per_epoch.append(self._batches)
+
+    def on_train_end(self) -> None:
+        # Callbacks given to train_models run before its SaveBest, so this is still the last step's state.
+        self.last_weights = copy.deepcopy(self.model.get_weights())
+
+
+def plot_schedule(recorder: TrainingRecorder, stem: Path) -> list[Path]:
+    """The learning rate and momentum one member trained with, step by step, with epoch boundaries marked; saved as
+    PNG and PDF at `stem`."""
+    import matplotlib.pyplot as plt
+
+    from modules import plots
+
+    with plots.style():
+        fig, (ax_lr, ax_mom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+        ax_lr.plot(recorder.lr)
+        ax_mom.plot(recorder.momentum)
+        for boundary in np.cumsum(recorder.batches_per_epoch)[:-1]:
+            for ax in (ax_lr, ax_mom):
+                ax.axvline(boundary, color="grey", linewidth=0.5, alpha=0.5)
+        ax_lr.set_ylabel("Learning rate")
+        ax_mom.set_ylabel(r"Momentum ($\beta_1$)")
+        ax_mom.set_xlabel("Training step (grey lines: epochs)")
+        written = plots.save_figure(fig, stem)
+        plt.show()
+        plt.close(fig)
+    return written
