@@ -18,7 +18,8 @@ Registry = dict[str, tuple[str, str]]
 COMMANDS: Registry = {
     "info": ("modules.info", "show package versions, the detected hardware and the project's folders"),
     "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
-    "run": ("modules.runner", "execute an experiment notebook headless for a machine and print its metrics"),
+    "list": ("modules.listing", "list the experiments with their paper IDs and which results exist"),
+    "run": ("modules.runner", "execute an experiment notebook (or all of them) headless for a machine"),
 }
 
 

@@ -1,30 +1,50 @@
-"""Run an experiment notebook headless for a machine: `higgsml run 13 --machine mbp [--dataset ...] [--quick]`.
+"""Run experiment notebooks headless for a machine: `higgsml run 13 --machine mbp [--dataset ...] [--quick]`, or
+`higgsml run all [--from N]` for every experiment in order.
 
-The notebook is executed with papermill, its parameters cell receiving MACHINE, DATASET and QUICK; the executed copy
-`<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run
-saved are printed as a table. A failing cell stops the run with a non-zero exit showing the cell and its error.
+Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET and QUICK;
+the executed copy `<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and
+the metrics the run saved are printed as a table. A failing cell stops that notebook with a non-zero exit showing the
+cell and its error; with `all`, the other notebooks still run and the failures are listed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from modules import paths
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
 
 
+def number(name: str) -> int:
+    """An experiment's number: the digits its folder name starts with."""
+    return int(name.split("_")[0])
+
+
 def experiments(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> dict[str, Path]:
-    """Experiment name -> its notebook, for every numbered folder holding a notebook of the same name."""
+    """Experiment name -> its notebook, for every numbered folder holding a notebook of the same name, in number
+    order."""
     found = {}
-    for folder in sorted(notebooks_dir.iterdir()):
+    for folder in notebooks_dir.iterdir():
         notebook = folder / f"{folder.name}.ipynb"
         if folder.is_dir() and folder.name.split("_")[0].isdigit() and notebook.exists():
             found[folder.name] = notebook
-    return found
+    return dict(sorted(found.items(), key=lambda item: (number(item[0]), item[0])))
+
+
+def experiment_info(notebook: Path) -> dict[str, Any]:
+    """What a notebook's metadata says of its experiment: the paper's ID and name, what it adds and to which
+    experiment it is compared (`metadata.higgsml`)."""
+    try:
+        return json.loads(notebook.read_text()).get("metadata", {}).get("higgsml", {})
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"{notebook}: not a readable notebook: {err}") from None
 
 
 def find_experiment(spec: str, notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> tuple[str, Path]:
@@ -38,7 +58,9 @@ def find_experiment(spec: str, notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> tup
 
 
 def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
-    return notebook.with_name(f"{notebook.stem}_{machine}{'_quick' if quick else ''}.ipynb")
+    from modules.experiment import run_label
+
+    return notebook.with_name(f"{run_label(notebook.stem, machine)}{'_quick' if quick else ''}.ipynb")
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, object], log_output: bool = False) -> None:
@@ -56,30 +78,96 @@ def execute(notebook: Path, output: Path, parameters: dict[str, object], log_out
                         f"(executed copy: {output})") from None
 
 
+def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
+    """(tags, source) of every code cell of a notebook, in order."""
+    cells = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cells.append((cell.get("metadata", {}).get("tags", []), source))
+    return cells
+
+
+def run_in_process(notebook: Path, parameters: dict[str, object],
+                   after_cell: Callable[[str, dict[str, Any]], None] | None = None,
+                   until: str | None = None) -> dict[str, Any]:
+    """Execute a notebook's code cells in this process, in its folder, with the parameters cell replaced by
+    `parameters`; return the namespace, so tests and benchmarks can inspect the objects the notebook built.
+    `after_cell(source, namespace)` is called after each cell (benchmarks time stages with it); with `until`, the
+    run stops after the first cell whose source contains that text."""
+    import os
+
+    namespace: dict[str, Any] = {}
+    previous = Path.cwd()
+    os.chdir(notebook.parent)
+    try:
+        for tags, source in code_cells(notebook):
+            if "parameters" in tags:
+                source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+            exec(compile(source, str(notebook), "exec"), namespace)
+            if after_cell is not None:
+                after_cell(source, namespace)
+            if until is not None and until in source:
+                break
+    finally:
+        os.chdir(previous)
+    return namespace
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="experiment number (e.g. 13) or full name")
+    parser.add_argument("experiment", help="experiment number (e.g. 13), full name, or 'all' for every experiment")
     parser.add_argument("--machine", default="local", help="machine name from machines.toml (default: %(default)s)")
     add_dataset_argument(parser)
     parser.add_argument("--quick", action="store_true",
                         help="a few thousand events, 2 models, 2 epochs; results go to results/quick/")
+    parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
+                        help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
 
 
-def main(args: argparse.Namespace) -> int:
-    from modules.experiment import Experiment, lookup_machine
+def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
+    """Execute one experiment's notebook and print its metrics; return the results JSON written."""
+    from modules.experiment import Experiment, run_label
     from modules.session import metrics_table, results_dir
 
-    lookup_machine(args.machine)
-    name, notebook = find_experiment(args.experiment)
     output = executed_path(notebook, args.machine, args.quick)
     print(f"running {name} on machine {args.machine} ({'quick' if args.quick else 'full'} mode), "
-          f"dataset {args.dataset}; executed copy: {output}")
+          f"dataset {args.dataset}; executed copy: {output}", flush=True)
     start = time.perf_counter()
     execute(notebook, output, {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick},
             log_output=args.log_output)
-    path = results_dir(args.quick) / f"{name}_{args.machine}.json"
+    path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"
     result = Experiment.from_json(path)
-    print(f"finished in {time.perf_counter() - start:.0f} s; dataset: {result.dataset.get('description', '?')}")
+    print(f"finished in {time.perf_counter() - start:.0f} s; {result.dataset.get('description', 'dataset unknown')}")
     print(metrics_table(result.results).to_string())
-    print(f"results: {path}")
+    print(f"results: {path}", flush=True)
+    return path
+
+
+def run_all(args: argparse.Namespace, notebooks_dir: Path | None = None) -> int:
+    """Every experiment from `--from` on, in order; a failure is reported by name and the rest still run."""
+    notebooks_dir = paths.NOTEBOOKS_DIR if notebooks_dir is None else notebooks_dir
+    chosen = {name: nb for name, nb in experiments(notebooks_dir).items() if number(name) >= args.start}
+    if not chosen:
+        raise UserError(f"no experiment numbered {args.start} or above in {notebooks_dir}")
+    failed = {}
+    for i, (name, notebook) in enumerate(chosen.items(), 1):
+        print(f"[{i}/{len(chosen)}] {name}", flush=True)
+        try:
+            run_one(name, notebook, args)
+        except UserError as err:
+            failed[name] = str(err)
+            print(f"FAILED {name}: {err}", file=sys.stderr, flush=True)
+    print(f"{len(chosen) - len(failed)} of {len(chosen)} experiments ran; "
+          + ("failed: " + ", ".join(failed) if failed else "none failed"))
+    return 1 if failed else 0
+
+
+def main(args: argparse.Namespace) -> int:
+    from modules.experiment import lookup_machine
+
+    lookup_machine(args.machine)
+    if args.experiment == "all":
+        return run_all(args)
+    run_one(*find_experiment(args.experiment), args)
     return 0

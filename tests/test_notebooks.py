@@ -1,0 +1,124 @@
+"""Every experiment notebook the runner finds, executed headless in quick mode through `higgsml run`, writes a complete
+results JSON that says what was trained; notebook 13 also on real rows; a failing cell is reported by name."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modules import runner
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+METRICS = ["train_time", "val_time", "val_ams_max", "val_ams_smooth", "val_cut", "test_time", "test_public_ams",
+           "test_private_ams", "test_public_ams_mean", "test_private_ams_mean"]
+EXPERIMENTS = runner.experiments()
+
+
+@pytest.fixture(scope="module")
+def shared_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One data and results folder for all runs, so the simulated file is made once and prepared folds are reused."""
+    root = tmp_path_factory.mktemp("notebooks")
+    return {"HIGGSML_DATA_DIR": str(root / "data"), "HIGGSML_RESULTS_DIR": str(root / "results")}
+
+
+def higgsml_run(env_dirs: dict[str, str], experiment: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **env_dirs, "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, "-m", "modules.cli", "run", experiment, "--machine", "local", "--quick",
+                           *args], capture_output=True, text=True, env=env, timeout=900)
+
+
+def expected_metrics(tta: bool) -> list[str]:
+    return METRICS + [f"{m}_no_tta" for m in METRICS if m != "train_time"] if tta else METRICS
+
+
+def check_metrics(results: dict, tta: bool) -> None:
+    names = expected_metrics(tta)
+    missing = [m for m in names if m not in results]
+    assert not missing, f"missing metrics: {missing}"
+    for name in names:
+        value = results[name][0] if "_mean" in name else results[name]
+        assert math.isfinite(value), name
+        assert value > 0 if "time" in name else value >= 0, name
+
+
+def test_the_runner_finds_every_experiment_of_the_study() -> None:
+    numbers = [runner.number(name) for name in EXPERIMENTS]
+    assert set(range(17)) <= set(numbers) and set(range(18, 23)) <= set(numbers)
+    assert numbers == sorted(numbers)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_notebook_is_committed_clean_and_states_its_paper_id(name: str) -> None:
+    notebook = json.loads(EXPERIMENTS[name].read_text())
+    info = notebook["metadata"]["higgsml"]
+    header = "".join(notebook["cells"][0]["source"])
+    assert f"Paper ID {info['paper_id']} (`{info['paper_name']}`" in header
+    assert "SIMULATED" in header or "simulated" in header
+    if info["compare_to"]:
+        assert info["compare_to"] in EXPERIMENTS, "compared to an experiment that does not exist"
+        assert f"`{info['compare_to']}`" in header
+    code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in code), "committed without outputs"
+    assert "parameters" in code[0]["metadata"]["tags"]
+    assert not any("NAME =" in "".join(c["source"]) for c in code), "the experiment's name comes from its folder"
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, str]) -> None:
+    done = higgsml_run(shared_dirs, name)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "SIMULATED" in done.stdout and "test_public_ams" in done.stdout
+    record = json.loads((Path(shared_dirs["HIGGSML_RESULTS_DIR"]) / "quick" / f"{name}_local.json").read_text())
+    assert record["exp_name"] == name and record["machine"] == "local" and record["dataset"]["simulated"] is True
+    config = record["config"]
+    check_metrics(record["results"], config["test_time_augmentation"])
+
+    model, train, prepare = config["model"], config["training"], config["prepare"]
+    assert model["n_parameters"] > 1000 and model["opt"] == "Adam" and model["opt_args"]["eps"] == 1e-8
+    assert model["body"]["class"] in ("FullyConnected", "MultiBlock")
+    assert (model["cat_embedder"] is not None) == bool(prepare["cat_feats"])
+    if model["cat_embedder"]:
+        assert model["cat_embedder"] == {"features": ["PRI_jet_num"], "cardinalities": [4], "emb_szs": [3]}
+    assert train["engine"] == "lumin" and train["seed"] == 2020 and train["n_models"] == len(train["epochs_trained"])
+    assert all(1 <= e <= train["n_epochs"] for e in train["epochs_trained"])
+    assert config["ensemble"]["states"] >= train["n_models"]
+    assert math.isclose(sum(config["ensemble"]["weights"]), 1, abs_tol=1e-4)
+    assert prepare["seed"] == 2020 and prepare["max_events"] == 4000
+
+
+def test_quick_run_of_the_final_model_on_real_training_rows(real_excerpt: Path, tmp_path: Path) -> None:
+    df = pd.read_csv(real_excerpt, dtype={"Label": str, "KaggleSet": str})
+    rng = np.random.default_rng(0)
+    test_rows = rng.choice(len(df), 400, replace=False)
+    df.loc[test_rows, "KaggleSet"] = np.where(np.arange(400) % 2 == 0, "b", "v")
+    path = tmp_path / "real-t-plus-few-bv.csv.gz"
+    df.to_csv(path, index=False, float_format="%.6g")
+
+    dirs = {"HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_RESULTS_DIR": str(tmp_path / "results")}
+    done = higgsml_run(dirs, "13", "--dataset", str(path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "results" / "quick" /
+                         "13_swish_ensemble_embed_aug_onecycle_dense_local.json").read_text())
+    check_metrics(record["results"], tta=True)
+    assert record["dataset"]["simulated"] is False
+    rows = record["dataset"]["rows"]
+    assert rows["test_set_b"] == 200 and rows["test_set_v"] == 200 and rows["train_set_t"] == 9600
+    assert rows["train_label_s"] + rows["train_label_b"] == 9600
+    assert record["dataset"]["files"][0]["file"] == path.name
+
+
+def test_failing_cell_gives_nonzero_exit_naming_the_cell(tmp_path: Path) -> None:
+    dirs = {"HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_RESULTS_DIR": str(tmp_path / "r")}
+    done = higgsml_run(dirs, "13", "--dataset", str(tmp_path / "does-not-exist.csv"))
+    assert done.returncode != 0
+    assert "failed" in done.stderr and "does-not-exist.csv" in done.stderr
+    assert "session.start" in done.stderr  # the failing cell's source is shown

@@ -1,0 +1,252 @@
+"""Each technique is really active where a notebook configures it, checked on the objects the notebook builds: the
+notebooks are executed in this process in quick mode and their LUMIN objects inspected.
+
+Schedules are checked against the LR (and momentum) the optimiser actually used at every step, recomputed here from
+the study's formulas; ensembles by the states they hold and their weights; bodies by their layers and by which
+features reach which block; test-time augmentation against an independent 8-copy mean.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from modules import evaluation, paths, runner, training
+from modules.models import bodies
+
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def notebook_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`notebook_run("13")` executes that notebook in quick mode once per module and returns its namespace;
+    `notebook_run("14", until="model_builder =")` stops after the model is built."""
+    root = tmp_path_factory.mktemp("techniques")
+    cache: dict[tuple[str, str | None], dict[str, Any]] = {}
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(paths, "DATA_DIR", root / "data")
+        mp.setattr(paths, "RESULTS_DIR", root / "results")
+
+        def run(number: str, until: str | None = None) -> dict[str, Any]:
+            if (number, until) not in cache:
+                _, notebook = runner.find_experiment(number)
+                cache[number, until] = runner.run_in_process(
+                    notebook, {"MACHINE": "local", "DATASET": "auto", "QUICK": True}, until=until)
+            return cache[number, until]
+
+        yield run
+    for namespace in cache.values():  # LUMIN holds fold files open (and locked) until closed
+        if "train_fy" in namespace:
+            namespace["train_fy"].close()
+
+
+def steps_per_epoch(member: training.Member) -> int:
+    counts = set(member.recorder.batches_per_epoch)
+    assert len(counts) == 1, "every epoch has the same number of steps"
+    return counts.pop()
+
+
+# --- schedules: the LR the optimiser used, step by step --------------------------------------------------------
+
+def test_cosine_annealing_with_warm_restarts_doubles_each_cycle(notebook_run: Any) -> None:
+    for member in notebook_run("5")["trained"].members:
+        nb, lr = steps_per_epoch(member), np.array(member.recorder.lr)
+        assert len(lr) == 3 * nb  # quick mode: 3 epochs = a cycle of 1 epoch, then one of 2
+        expected = [1e-3 * (1 + np.cos(np.pi * k / nb)) for k in range(nb)]
+        expected += [1e-3 * (1 + np.cos(np.pi * k / (2 * nb))) for k in range(2 * nb)]
+        np.testing.assert_allclose(lr, expected, rtol=1e-9, atol=1e-12)
+        assert lr[nb] == pytest.approx(2e-3) and lr[nb - 1] < lr[0] / 10  # restart after the first epoch
+
+
+def test_linear_cycles_of_one_epoch_for_fast_geometric_ensembles(notebook_run: Any) -> None:
+    for member in notebook_run("8")["trained"].members:
+        nb, lr = steps_per_epoch(member), np.array(member.recorder.lr)
+        k = np.arange(len(lr)) % nb
+        expected = 2e-4 + 1.8e-3 * np.maximum(0, 1 - np.abs(2 * k / nb - 1))
+        np.testing.assert_allclose(lr, expected, rtol=1e-9, atol=1e-12)
+        assert len(lr) == 4 * nb
+
+
+@pytest.mark.parametrize("number", ["12", "13"])
+def test_onecycle_moves_lr_up_then_down_and_momentum_the_other_way(notebook_run: Any, number: str) -> None:
+    for member in notebook_run(number)["trained"].members:
+        nb = steps_per_epoch(member)
+        lr, mom = np.array(member.recorder.lr), np.array(member.recorder.momentum)
+        assert len(lr) == 2 * nb  # quick mode: (1, 1) epochs
+        rise = (1 - np.cos(np.pi * np.arange(nb) / nb)) / 2  # 0 -> 1 along a half cosine
+        np.testing.assert_allclose(lr[:nb], 1e-4 + (1e-2 - 1e-4) * rise, rtol=1e-9)  # warm-up
+        np.testing.assert_allclose(lr[nb:], 1e-2 * (1 - rise), rtol=1e-9)  # annealing towards 0
+        np.testing.assert_allclose(mom[:nb], 0.95 - 0.1 * rise, rtol=1e-9)
+        np.testing.assert_allclose(mom[nb:], 0.85 + 0.1 * rise, rtol=1e-9)
+        assert np.all(np.diff(lr[:nb]) > 0) and np.all(np.diff(lr[nb:]) < 0)
+
+
+def test_constant_lr_where_no_schedule_is_configured(notebook_run: Any) -> None:
+    for member in notebook_run("9")["trained"].members:
+        assert set(member.recorder.lr) == {2e-3}
+
+
+# --- stochastic weight averaging -------------------------------------------------------------------------------
+
+def _max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+
+def test_swa_averages_differ_from_the_last_weights_and_are_validated(notebook_run: Any) -> None:
+    from lumin.nn.callbacks.model_callbacks import SWA
+
+    namespace = notebook_run("9")
+    for member in namespace["trained"].members:
+        swa = member.callback(SWA)
+        assert swa.swa_n >= 2, "several epochs were averaged"
+        assert _max_difference(swa.weights, member.recorder.last_weights) > 1e-4
+        history = member.history[0]
+        assert len(history["SWA"]) == len(history["Validation"])
+        assert history["SWA"][-1] != history["Validation"][-1], "the averaged weights are evaluated on their own"
+        best = min(min(history["SWA"]), min(history["Validation"]))
+        assert member.result["loss"] == pytest.approx(best, rel=1e-6), "selection considers raw and SWA weights"
+
+
+def test_when_the_swa_average_validates_best_it_is_the_model_used(notebook_run: Any, tmp_path: Path) -> None:
+    """The notebook's SWA at a higher constant LR (1e-2, 6 epochs), where averaging clearly pays: the member LUMIN
+    saves, and the ensemble loads, is the SWA average itself, not the last weights."""
+    from lumin.nn.callbacks.model_callbacks import SWA
+
+    from modules.models import ensembles
+
+    namespace = notebook_run("9")
+    builder = copy.deepcopy(namespace["model_builder"])
+    builder.set_lr(1e-2)
+    trained = training.train_ensemble(namespace["train_fy"], builder, 1, 6, tmp_path / "w",
+                                      cb_partials=[namespace["swa"]], seed=3)
+    member = trained.members[0]
+    history = member.history[0]
+    assert min(history["SWA"]) < min(history["Validation"])
+    assert int(np.argmin(history["SWA"])) == len(history["SWA"]) - 1
+    used = ensembles.load_ensemble(trained, builder).models[0].get_weights()
+    assert _max_difference(used, member.callback(SWA).weights) < 1e-6
+    assert _max_difference(used, member.recorder.last_weights) > 1e-4
+
+
+# --- snapshot and fast geometric ensembles ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("number", "power"), [("7", -1), ("8", 0)])
+def test_snapshot_ensembles_hold_several_states_per_model_weighted_as_configured(notebook_run: Any, number: str,
+                                                                                 power: int) -> None:
+    namespace = notebook_run(number)
+    ensemble, trained = namespace["ensemble"], namespace["trained"]
+    n_members = len(trained.members)
+    per_member = len(ensemble.models) // n_members
+    assert per_member == 4 and len(ensemble.models) == per_member * n_members  # best state + cycles 3, 2, 1
+    weights = np.asarray(ensemble.weights).reshape(n_members, per_member)
+    expected = np.array([1.0] + [(n + 2.0) ** power for n in range(per_member - 1)])
+    for row in weights:
+        np.testing.assert_allclose(row / row[0], expected, rtol=1e-9)
+    assert weights.sum() == pytest.approx(1)
+    states = [m.get_weights() for m in ensemble.models[:per_member]]
+    assert all(_max_difference(states[i], states[i + 1]) > 0 for i in range(1, per_member - 1))
+    assert namespace["run"].config["ensemble"]["kind"] == "snapshot"
+
+
+# --- bodies ----------------------------------------------------------------------------------------------------
+
+def _linear_inputs(module: torch.nn.Module) -> list[int]:
+    return [m.in_features for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _layer_inputs(model_builder: Any) -> list[int]:
+    from lumin.nn.models.model import Model
+
+    return _linear_inputs(Model(model_builder).body)
+
+
+@pytest.mark.parametrize(("number", "width"), [("13", 33), ("21", 100)])
+def test_dense_bodies_feed_every_layer_all_earlier_outputs(notebook_run: Any, number: str, width: int) -> None:
+    sizes = _layer_inputs(notebook_run(number, until="model_builder =")["model_builder"])
+    assert np.all(np.diff(sizes) == width), sizes
+
+
+def test_plain_bodies_keep_their_width(notebook_run: Any) -> None:
+    sizes = _layer_inputs(notebook_run("12", until="model_builder =")["model_builder"])
+    assert sizes[1:] == [100, 100, 100]
+
+
+def _block_features(model: Any, masks: list[list[int]]) -> list[set[str]]:
+    """Feature names reaching each block, from the head's map of features to its outputs."""
+    owner = {i: f for f, idxs in model.head.feat_map.items() for i in idxs}
+    return [{owner[i] for i in mask} for mask in masks]
+
+
+@pytest.mark.parametrize("number", ["14", "15", "16"])
+def test_split_and_wide_deep_bodies_route_the_features_as_described(notebook_run: Any, number: str) -> None:
+    from lumin.nn.models.model import Model
+
+    namespace = notebook_run(number, until="model_builder =")
+    feats = namespace["train_fy"].cont_feats + namespace["train_fy"].cat_feats
+    der, pri = set(bodies.der_features(feats)), set(bodies.pri_features(feats))
+    assert len(der) == 13 and "PRI_jet_num" in pri and der | pri == set(feats)
+    model = Model(namespace["model_builder"])
+    first, second = _block_features(model, model.body.masks)
+    assert first == der
+    assert second == (set(feats) if number == "16" else pri)
+    if number == "15":
+        assert _block_features(model, model.body.bottleneck_masks) == [pri, der]
+        assert _linear_inputs(model.body.blocks[0])[0] == 13 + 1  # its features plus the bottleneck
+    else:
+        assert model.body.bottleneck_sz == 0
+
+
+# --- data: orientation fixing and test-time augmentation -------------------------------------------------------
+
+def test_orientation_fixing_is_applied_at_import(notebook_run: Any) -> None:
+    namespace = notebook_run("3", until="train_fy =")
+    options = namespace["run"].prepared.options
+    assert options["rotate"] and options["flip_y"] and options["flip_z"]
+    assert "PRI_lep_py" not in namespace["train_fy"].cont_feats  # zero for every event once rotated
+
+
+def _eight_copies(inputs: np.ndarray, feats: list[str]) -> list[np.ndarray]:
+    """The study's test-time copies, computed here: rotations by 0 and pi in phi, each with and without y and z
+    reflections of every momentum."""
+    idx = {f: i for i, f in enumerate(feats)}
+    vectors = [f[:-3] for f in feats if f.endswith("_px")]
+    copies = []
+    for flip_z in (False, True):
+        for flip_y in (False, True):
+            for angle in (0.0, np.pi):
+                x = inputs.copy()
+                for v in vectors:
+                    px, py = inputs[:, idx[f"{v}_px"]], inputs[:, idx[f"{v}_py"]]
+                    x[:, idx[f"{v}_px"]] = px * np.cos(angle) - py * np.sin(angle)
+                    x[:, idx[f"{v}_py"]] = py * np.cos(angle) + px * np.sin(angle)
+                    if flip_y:
+                        x[:, idx[f"{v}_py"]] *= -1
+                    if flip_z and f"{v}_pz" in idx:
+                        x[:, idx[f"{v}_pz"]] *= -1
+                copies.append(np.nan_to_num(x))
+    return copies
+
+
+def test_test_time_predictions_are_the_mean_over_eight_transformed_copies(notebook_run: Any, tmp_path: Path) -> None:
+    from modules.folds import fold_table, fold_yielder
+
+    namespace = notebook_run("13")
+    ensemble, prepared = namespace["ensemble"], namespace["run"].prepared
+    table, _ = evaluation.predict(ensemble, prepared.val, tta=True, workdir=tmp_path)
+    fy = fold_yielder(prepared.val, augment=False)
+    stored = fold_table(fy, inputs=True)
+    feats = fy.cont_feats + fy.cat_feats
+    fy.close()
+    inputs = stored[feats].to_numpy(np.float32)
+    mean = np.mean([ensemble.predict(x, verbose=False).ravel() for x in _eight_copies(inputs, feats)], axis=0)
+    plain = ensemble.predict(np.nan_to_num(inputs), verbose=False).ravel()
+    np.testing.assert_allclose(table.pred.to_numpy(), mean, atol=1e-6)
+    assert np.abs(table.pred.to_numpy() - plain).max() > 1e-4, "the copies do change the predictions"
