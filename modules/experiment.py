@@ -62,6 +62,15 @@ def run_label(name: str, machine: str) -> str:
     return f"{name}_{machine}"
 
 
+def _load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15-minute load averages, recorded at a run's start and end so that times measured on a
+    busy machine can be told apart."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -84,6 +93,7 @@ class Experiment:
         self.hardware: dict[str, Any] = hardware.describe()
         self.versions: dict[str, str] = info.versions()
         self.started, self.finished = _now(), None
+        self.load: dict[str, list[float] | None] = {"started": _load_average(), "finished": None}
 
     def __repr__(self) -> str:
         lines = [f"Experiment {self.name} on {self.machine} ({self.description}), seed {self.seed}"]
@@ -103,11 +113,13 @@ class Experiment:
     def to_dict(self) -> dict[str, Any]:
         return {"exp_name": self.name, "machine": self.machine, "seed": self.seed, "description": self.description,
                 "results": self.results, "config": self.config, "dataset": self.dataset, "hardware": self.hardware,
-                "versions": self.versions, "started": self.started, "finished": self.finished}
+                "versions": self.versions, "started": self.started, "finished": self.finished,
+                "load_average": self.load}
 
     def save(self) -> Path:
         """Write the JSON atomically (temporary file, then rename) and return its path."""
         self.finished = _now()
+        self.load["finished"] = _load_average()
         self.results_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.results_dir)
         try:
@@ -136,4 +148,5 @@ class Experiment:
         exp.dataset, exp.hardware = data.get("dataset", {}), data.get("hardware", {})
         exp.versions = data.get("versions", {})
         exp.started, exp.finished = data.get("started"), data.get("finished")
+        exp.load = data.get("load_average", {"started": None, "finished": None})
         return exp

@@ -1,0 +1,111 @@
+"""Reading the results folder: every full-run record with the identity of its dataset and of its hardware, so that
+results on different data are never averaged together and times only over runs on the same hardware.
+
+Quick runs (results/quick/, or a record saying `quick`) and reduced configurations (a benchmark's override) are not
+records of the study and are left out; a file that cannot be read is reported by name and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modules.data.identity import is_simulated
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What a result was obtained on: `key` decides what may be averaged together, `label` is what people read."""
+
+    key: str
+    label: str
+    simulated: bool
+
+
+PAPER = Dataset("paper", "the paper (real ATLAS data, arXiv:2002.01427)", False)
+
+
+def dataset_of(record: dict[str, Any]) -> Dataset:
+    """The dataset identity of a record: the SHA-1s of its files (the same bytes are the same data)."""
+    files = record.get("dataset", {}).get("files", [])
+    if not files:
+        return Dataset("unknown", "unknown dataset (the record does not say)", False)
+    key = "+".join(str(f.get("sha1") or f.get("file")) for f in files)
+    if any(is_simulated(f) for f in files):
+        generator = files[0]["generator"]
+        label = (f"SIMULATED toy simulation v{generator.get('version')}, seed {generator.get('seed')}, "
+                 f"{generator.get('events', 0):,} events")
+        return Dataset(key, label, True)
+    return Dataset(key, "real data: " + ", ".join(str(f.get("file")) for f in files), False)
+
+
+def hardware_of(record: dict[str, Any]) -> str:
+    """The device the times were measured on: the GPU's name, else the CPU with its cores and torch threads."""
+    hw = record.get("hardware", {})
+    if hw.get("gpu"):
+        return str(hw["gpu"])
+    if not hw:
+        return record.get("machine", "unknown")
+    return f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads)"
+
+
+@dataclass
+class Record:
+    """One experiment on one machine, as saved by `Experiment.save`."""
+
+    path: Path
+    exp_name: str
+    machine: str
+    dataset: Dataset
+    hardware: str
+    results: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, metric: str) -> float | None:
+        """A metric's value (the mean for mean-over-folds metrics), None where the record lacks it."""
+        value = self.results.get(metric)
+        if isinstance(value, (list, tuple)):
+            return float(value[0])
+        return None if value is None else float(value)
+
+    def fold_error(self, metric: str) -> float | None:
+        """The standard error over test folds a mean-over-folds metric carries, else None."""
+        value = self.results.get(metric)
+        return float(value[1]) if isinstance(value, (list, tuple)) and len(value) > 1 else None
+
+
+def read_record(path: Path) -> Record:
+    """One results JSON as a Record; a ValueError says what is wrong with it."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot be read ({err})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"is not valid JSON (truncated or half-written?): {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict) or "exp_name" not in data:
+        raise ValueError("is not a results record (needs exp_name and results)")
+    return Record(Path(path), str(data["exp_name"]), str(data.get("machine", "?")), dataset_of(data),
+                  hardware_of(data), data["results"], data.get("config", {}))
+
+
+def is_study_record(record: Record) -> bool:
+    """False for quick runs and reduced configurations, which never enter comparisons."""
+    return not record.config.get("quick") and "benchmark_models_override" not in record.config
+
+
+def load_records(folder: Path) -> tuple[list[Record], list[str]]:
+    """Every full-run record directly in `folder`, and one line for each file that was skipped and why."""
+    records, skipped = [], []
+    for path in sorted(Path(folder).glob("*.json")):
+        try:
+            record = read_record(path)
+        except ValueError as err:
+            skipped.append(f"{path}: skipped, {err}")
+            continue
+        if is_study_record(record):
+            records.append(record)
+        else:
+            skipped.append(f"{path}: skipped, a quick or reduced run")
+    return records, skipped

@@ -1,0 +1,206 @@
+"""Write the results report: `higgsml report [--unblind] [--dataset all|simulated|real|TEXT] [--out results/report.md]`.
+
+For every dataset the results folder holds (real data, each simulated version, a user's file — never averaged
+together), a section with each experiment's scores here (mean ± standard error over machines) beside the paper's and
+the difference, each technique against its predecessor here and in the paper, the times per device, and the
+AMS-evolution and timing plots (PNG and PDF in a folder beside the report). Quick and reduced runs never appear.
+Blind by default: no private-leaderboard score appears anywhere until `--unblind`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from modules import paths
+from modules.errors import UserError
+from modules.results.comparison import ExpComp
+from modules.results.paper import paper_result
+from modules.results.records import Dataset, Record, load_records
+from modules.results.result import Result, format_value
+from modules.results.study import Step, steps
+
+KEY_SCORES = ["val_ams_smooth", "test_public_ams", "test_public_ams_mean"]
+PRIVATE_SCORES = ["test_private_ams", "test_private_ams_mean"]
+HEADINGS = {"val_ams_smooth": "val. AMS at cut", "test_public_ams": "public AMS",
+            "test_public_ams_mean": "public AMS, mean of folds", "test_private_ams": "private AMS",
+            "test_private_ams_mean": "private AMS, mean of folds"}
+PAPER_DEVICES = ("mbp", "helios_cuda", "helios_cpu")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--unblind", action="store_true", help="show private-leaderboard scores (hidden by default)")
+    parser.add_argument("--dataset", default="all",
+                        help="which datasets: all, simulated, real, or text found in a dataset's label "
+                             "(default: %(default)s)")
+    parser.add_argument("--results", type=Path, default=None, help="results folder (default: results/)")
+    parser.add_argument("--out", type=Path, default=None, help="report file (default: RESULTS/report.md)")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60]
+
+
+def chosen(dataset: Dataset, spec: str) -> bool:
+    if spec == "all":
+        return True
+    if spec in ("simulated", "real"):
+        return dataset.simulated == (spec == "simulated")
+    return spec.lower() in dataset.label.lower()
+
+
+def group_results(records: list[Record], blind: bool) -> dict[Dataset, dict[str, Result]]:
+    """Dataset -> experiment name -> Result over that dataset's machines."""
+    grouped: dict[Dataset, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        grouped[record.dataset][record.exp_name].append(record)
+    return {ds: {name: Result.from_records(recs, blind) for name, recs in by_name.items()}
+            for ds, by_name in grouped.items()}
+
+
+def _cell(result: Result | None, metric: str) -> str:
+    value = result.scores.get(metric) if result is not None else None
+    return str(value) if value is not None else "–"
+
+
+def _difference(here: Result, paper: Result | None, metric: str) -> str:
+    if paper is None or metric not in here.scores or metric not in paper.scores:
+        return "–"
+    a, b = here.scores[metric], paper.scores[metric]
+    return format_value(a.mean - b.mean, (a.se**2 + b.se**2) ** 0.5)
+
+
+def _change(result: Result | None, before: Result | None, metric: str) -> str:
+    if result is None or before is None or metric not in result.scores or metric not in before.scores:
+        return "–"
+    row = result.compare_to(before).loc[(metric, "")]
+    return format_value(row.delta, row.delta_se)
+
+
+def _time_ratio(result: Result | None, before: Result | None, device_of: str | None = None) -> str:
+    if result is None or before is None:
+        return "–"
+    earlier = before.times.get("train_time", {})
+    ratios = [f"{v.mean / earlier[d].mean:.2f}" for d, v in result.times.get("train_time", {}).items()
+              if d in earlier and (device_of is None or d == device_of)]
+    return " / ".join(ratios) or "–"
+
+
+def section(dataset: Dataset, results: dict[str, Result], study: list[Step], blind: bool, plots_dir: Path,
+            report_dir: Path) -> list[str]:
+    """One dataset's part of the report, with its plots written under `plots_dir`."""
+    scores = KEY_SCORES + ([] if blind else PRIVATE_SCORES)
+    order = [s for s in study if s.name in results]
+    extra = sorted(set(results) - {s.name for s in study})
+    machines = sorted({m for r in results.values() for m in r.machines})
+    devices = sorted({d for r in results.values() for d in r.devices})
+    papers = {s.name: paper_result(s.name, blind) for s in order}
+    lines = [f"## {dataset.label}", ""]
+    if dataset.simulated:
+        lines += ["**Simulated data: these are not the paper's reproduction. The paper's columns are on real data and "
+                  "are shown for orientation only.**", ""]
+    plural = "s" if len(results) != 1 else ""
+    lines += [f"{len(results)} experiment{plural}; machines: {', '.join(machines)}; devices: {'; '.join(devices)}.", ""]
+
+    lines += ["### Scores: this project (mean ± standard error over machines; one machine: over test folds where "
+              "the metric has them) beside the paper", ""]
+    head = ["#", "experiment", "n"] + [HEADINGS[m] for m in scores] + [f"paper: {HEADINGS[m]}" for m in scores]
+    head += ["here − paper (public AMS, mean of folds)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for step in order:
+        here, paper = results[step.name], papers[step.name]
+        n = max((v.n for v in here.scores.values()), default=0)
+        cells = [str(step.number), f"`{step.name}`", str(n)] + [_cell(here, m) for m in scores]
+        cells += [_cell(paper, m) for m in scores] + [_difference(here, paper, "test_public_ams_mean")]
+        lines.append("| " + " | ".join(cells) + " |")
+    for name in extra:
+        lines.append(f"| – | `{name}` | " + " | ".join(_cell(results[name], m) for m in scores) + " |")
+    lines.append("")
+
+    lines += ["### Each technique against the experiment it was added to", "",
+              "Differences in the public AMS (mean of folds), their errors combined as independent (which overstates "
+              "them for two runs scored on the same test events); train time as the ratio to the earlier experiment's "
+              "(here per device; the paper's on mbp / helios_cuda / helios_cpu).", ""]
+    lines += ["| # | adds | compared with | Δ here | Δ paper | train-time ratio here | train-time ratio paper |",
+              "|---|---|---|---|---|---|---|"]
+    for step in order:
+        if not step.compare_to:
+            continue
+        before = results.get(step.compare_to)
+        paper_now, paper_before = papers[step.name], paper_result(step.compare_to, blind)
+        paper_ratio = " / ".join(_time_ratio(paper_now, paper_before, d) for d in PAPER_DEVICES)
+        note = "" if before is not None else " (not run here)"
+        lines.append(f"| {step.number} | {step.tag} | {step.compare_to.split('_')[0]}{note} | "
+                     f"{_change(results[step.name], before, 'test_public_ams_mean')} | "
+                     f"{_change(paper_now, paper_before, 'test_public_ams_mean')} | "
+                     f"{_time_ratio(results[step.name], before)} | {paper_ratio} |")
+    lines.append("")
+
+    lines += ["### Times (seconds)", "", "| # | device | train | validation | test | paper train (mbp / helios_cuda / "
+              "helios_cpu) |", "|---|---|---|---|---|---|"]
+    for step in order:
+        here, paper = results[step.name], papers[step.name]
+        paper_train = " / ".join(str(paper.times["train_time"][d]) if paper and d in paper.times.get("train_time", {})
+                                 else "–" for d in PAPER_DEVICES)
+        for device in here.devices:
+            cells = [str(here.times.get(m, {}).get(device, "–")) for m in ("train_time", "val_time", "test_time")]
+            lines.append(f"| {step.number} | {device} | " + " | ".join(cells) + f" | {paper_train} |")
+    lines.append("")
+
+    if order:
+        comp = ExpComp([results[s.name] for s in order], {name: p for name, p in papers.items() if p},
+                       labels=[s.label for s in order])
+        stem = plots_dir / slug(dataset.label)
+        figures = [("AMS over the experiments", comp.plot_ams(stem.with_name(stem.name + "_ams"))),
+                   ("Train time per device", comp.plot_times(stem.with_name(stem.name + "_train_time"))),
+                   ("Train time relative to the first experiment",
+                    comp.plot_times(stem.with_name(stem.name + "_train_time_frac"), mode="frac")),
+                   ("Test time per device", comp.plot_times(stem.with_name(stem.name + "_test_time"), "test_time"))]
+        lines += ["### Plots", ""]
+        for title, written in figures:
+            png = written[0].relative_to(report_dir)
+            lines += [f"**{title}** ([PDF]({png.with_suffix('.pdf')}))", "", f"![{title}]({png})", ""]
+    return lines
+
+
+def build(results_dir: Path, out: Path, blind: bool = True, dataset_spec: str = "all") -> tuple[str, list[str]]:
+    """Write the report (atomically) and its plots; return its text and the lines about skipped files."""
+    records, skipped = load_records(results_dir)
+    grouped = {ds: res for ds, res in group_results(records, blind).items() if chosen(ds, dataset_spec)}
+    if not grouped:
+        raise UserError(f"{results_dir}: no full-run results for dataset {dataset_spec!r} to report on")
+    study = steps()
+    plots_dir = out.with_suffix("")
+    lines = ["# Results report", "",
+             f"Written by `higgsml report` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {len(records)} records in "
+             f"`{results_dir.name}/` ({len(skipped)} files skipped). "
+             + ("**Blind**: private-leaderboard scores are hidden (`higgsml report --unblind` shows them)."
+                if blind else "**Unblinded**: private-leaderboard scores are shown."),
+             "", "The paper's numbers are the mean ± standard error over its machines on real data (G. Strong, "
+             "arXiv:2002.01427); results on different datasets are reported apart and never averaged together.", ""]
+    for dataset in sorted(grouped, key=lambda d: (d.simulated, d.label)):
+        lines += section(dataset, grouped[dataset], study, blind, plots_dir, out.parent)
+    if skipped:
+        lines += ["## Files skipped", "", *[f"- {line}" for line in skipped], ""]
+    text = "\n".join(lines)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(text)
+    os.replace(tmp, out)
+    return text, skipped
+
+
+def main(args: argparse.Namespace) -> int:
+    results_dir = args.results or paths.RESULTS_DIR
+    out = args.out or results_dir / "report.md"
+    _, skipped = build(results_dir, out, blind=not args.unblind, dataset_spec=args.dataset)
+    for line in skipped:
+        print(line)
+    print(f"report written to {out} (plots in {out.with_suffix('')}/)")
+    return 0
