@@ -20,6 +20,7 @@ COMMANDS: Registry = {
     "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
     "list": ("modules.listing", "list the experiments with their paper IDs and which results exist"),
     "run": ("modules.runner", "execute an experiment notebook (or all of them) headless for a machine"),
+    "search": ("modules.search.run", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
     "report": ("modules.results.report", "write the results report beside the paper's numbers, with its plots"),
 }
 

@@ -80,6 +80,12 @@ def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, st
     record = json.loads((Path(shared_dirs["HIGGSML_RESULTS_DIR"]) / "quick" / f"{name}_local.json").read_text())
     assert record["exp_name"] == name and record["machine"] == "local" and record["dataset"]["simulated"] is True
     config = record["config"]
+    if "search" in config:  # experiment 17: the record summarises the trials saved one by one
+        results = record["results"]
+        assert results["n_trials"] == 3 and math.isfinite(results["best_val_ams_smooth"])
+        trials = list((Path(shared_dirs["HIGGSML_RESULTS_DIR"]) / "quick" / "search" / name).glob("local_*.json"))
+        assert len(trials) == 3 and config["model"]["body"]["dense"] is True
+        return
     check_metrics(record["results"], config["test_time_augmentation"])
 
     model, train, prepare = config["model"], config["training"], config["prepare"]

@@ -1,0 +1,144 @@
+"""Run the hyper-parameter search (experiment 17): `higgsml search [--trials N] [--machine M] [--quick] [--gp-after N]`.
+
+Each trial proposes an architecture (random, or with `--gp-after N` from a Gaussian process once N trials exist on any
+machine), trains a 3-model dense Swish ensemble with 1cycle and augmentation, and scores it: the validation AMS at the
+cut and the test set's public AMS (mean over folds), both with test-time augmentation. Private scores are never
+computed here. Every trial is saved as it finishes (results/search/17_hyperparam_search/<machine>_<index>.json;
+results/quick/search/... in quick mode); a restarted search skips the trials that exist and redoes an unfinished one
+with the same architecture; several machines can search into one folder at once. At the end a summary record
+`17_hyperparam_search_<machine>.json` names the best trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from modules import evaluation, session, training
+from modules.data.identity import is_simulated
+from modules.data.prepare import PrepareOptions
+from modules.data.sources import add_dataset_argument
+from modules.folds import fold_yielder
+from modules.models.describe import describe_model
+from modules.models.ensembles import load_ensemble
+from modules.search import propose
+from modules.search.space import Params, acceptable, model_builder, size
+from modules.search.trials import TrialStore
+
+NAME = "17_hyperparam_search"
+TRIALS = 30
+MODELS = 3
+QUICK_TRIALS = 3
+
+
+def store_for(quick: bool) -> TrialStore:
+    return TrialStore(session.results_dir(quick) / "search" / NAME)
+
+
+def _seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, 10_000 + index]).generate_state(1)[0])
+
+
+def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str) -> dict[str, Any]:
+    """Train and score one architecture; return the trial record (without private scores)."""
+    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+
+    builder = model_builder(params, train_fy)
+    n_parameters, body_width = size(params, train_fy)
+    onecycle = partial(OneCycle, lengths=(run.scale.cycle(5), run.scale.cycle(10)), lr_range=[1e-4, 1e-2],
+                       mom_range=(0.85, 0.95), interp="cosine")
+    trained = training.train_ensemble(train_fy, builder, run.scale.models(MODELS), run.scale.epochs(15),
+                                      run.workdir / "trial", cb_partials=[onecycle],
+                                      seed=_seed(run.experiment.seed, index))
+    ensemble = load_ensemble(trained, builder)
+    cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir)
+    test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir)
+    scores = {**{k: v for k, v in val.items() if not k.endswith("_time")},
+              **{k: v for k, v in test.items() if "private" not in k and not k.endswith("_time")}}
+    identity = run.prepared.dataset["files"]
+    return {"search": NAME, "machine": run.experiment.machine, "index": index, "proposer": proposer,
+            "params": params.as_dict(), "label": params.label, "n_parameters": n_parameters,
+            "body_width": body_width, "scores": scores,
+            "times": {"train": trained.seconds, "val": val["val_time"], "test": test.get("test_time")},
+            "n_models": len(trained.members), "n_epochs": trained.config["n_epochs"], "quick": run.quick,
+            "dataset": {"sha1": [f.get("sha1") for f in identity], "simulated": any(is_simulated(f) for f in identity),
+                        "description": run.source.description},
+            "hardware": run.experiment.hardware, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def search(machine: str, dataset: str = "auto", quick: bool = False, trials: int | None = None,
+           gp_after: int | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) this machine's trials up to `trials`; return all of its trials, then write the summary."""
+    trials = trials if trials is not None else (QUICK_TRIALS if quick else TRIALS)
+    store = store_for(quick)
+    with store.lock(machine):
+        run = session.start(machine, dataset, quick, PrepareOptions(cat_feats=("PRI_jet_num",)), name=NAME)
+        train_fy = fold_yielder(run.prepared.train, augment=True)
+        fits = partial(acceptable, train_fy=train_fy)
+        started = time.perf_counter()
+        try:
+            done = store.done(machine)
+            print(f"{len(done)} of {trials} trials of machine {machine} already done in {store.folder}", flush=True)
+            for index in range(trials):
+                if index in done:
+                    continue
+                everyone = store.load()[0]
+                if gp_after is not None and len(propose.observations(everyone)[1]) >= gp_after:
+                    params, proposer = propose.gp_proposal(everyone, run.experiment.seed, index, fits), "gp"
+                else:
+                    params, proposer = propose.random_proposal(run.experiment.seed, index, fits), "random"
+                print(f"trial {index + 1}/{trials} ({proposer}): {params.as_dict()}", flush=True)
+                trial = run_trial(run, train_fy, params, index, proposer)
+                store.save(trial)
+                print(f"trial {index + 1}/{trials}: val AMS at cut {trial['scores']['val_ams_smooth']:.3f}, "
+                      f"{trial['n_parameters']} parameters, {trial['times']['train']:.0f} s training", flush=True)
+            mine = sorted((t for t in store.load()[0] if t["machine"] == machine), key=lambda t: t["index"])
+            summarise(run, mine, time.perf_counter() - started, trials, gp_after, train_fy)
+        finally:
+            train_fy.close()
+    return mine
+
+
+def summarise(run: session.Session, trials: list[dict[str, Any]], seconds: float, planned: int,
+              gp_after: int | None, train_fy: Any) -> None:
+    """The search's record for this machine: how many trials, the best by validation AMS and its scores."""
+    scored = [t for t in trials if math.isfinite(t["scores"].get(propose.OBJECTIVE, float("nan")))]
+    best = max(scored, key=lambda t: t["scores"][propose.OBJECTIVE]) if scored else None
+    exp = run.experiment
+    exp["search_time"] = seconds
+    exp["n_trials"] = len(trials)
+    if best is not None:
+        exp["best_index"] = best["index"]
+        exp["best_val_ams_smooth"] = best["scores"]["val_ams_smooth"]
+        exp["best_test_public_ams_mean"] = best["scores"].get("test_public_ams_mean")
+        run.config["model"] = describe_model(model_builder(Params(**best["params"]), train_fy))
+        run.config["best_params"] = best["params"]
+    run.config["search"] = {"trials": planned, "gp_after": gp_after, "n_models": MODELS,
+                            "objective": propose.OBJECTIVE, "folder": str(store_for(run.quick).folder)}
+    run.finish()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trials", type=int, default=None,
+                        help=f"trials for this machine (default: {TRIALS}; {QUICK_TRIALS} with --quick)")
+    parser.add_argument("--machine", default="local", help="machine name from machines.toml (default: %(default)s)")
+    add_dataset_argument(parser)
+    parser.add_argument("--quick", action="store_true", help="a few thousand events, 2 models, 2 epochs a trial")
+    parser.add_argument("--gp-after", type=int, default=None, metavar="N",
+                        help="once N trials exist (all machines), propose with a Gaussian process (default: random)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from modules.errors import UserError
+    from modules.experiment import lookup_machine
+
+    lookup_machine(args.machine)
+    if args.trials is not None and args.trials < 1:
+        raise UserError(f"--trials must be at least 1, got {args.trials}")
+    search(args.machine, str(args.dataset), args.quick, args.trials, args.gp_after)
+    return 0
