@@ -7,6 +7,11 @@
    scalars (written by OneCycle), so reloading a trained ensemble fails. The numpy types involved are registered as
    safe globals, which keeps the secure loader on for everything else. Importing torch costs seconds, so the
    registration runs the moment `torch.serialization` is first imported rather than forcing torch in here.
+3. Outside Jupyter, LUMIN's `get_opt_rf_params(verbose=True)` (used by `auto_filter_on_mutual_dependence` and
+   `auto_filter_on_linear_correlation` when they optimise their forests) deletes the live plot its progress bar
+   should have drawn; fastprogress's console bar draws none, so the call fails with `'ConsoleMasterBar' object has no
+   attribute 'fig'`. The console bar's graph update now records that there is no figure, so the feature-selection
+   functions run headless as they do in a notebook.
 """
 
 from __future__ import annotations
@@ -48,6 +53,13 @@ def _allow_numpy_in_checkpoints(serialization: types.ModuleType) -> None:
     )
 
 
+def _console_bars_keep_an_empty_graph(fastprogress: types.ModuleType) -> None:
+    def update_graph(self: object, *args: object, **kwargs: object) -> None:
+        self.fig = None  # type: ignore[attr-defined]  # a console has no live plot; LUMIN deletes this afterwards
+
+    fastprogress.ConsoleMasterBar.update_graph = update_graph
+
+
 class _RunAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds one module with the normal machinery, executes it, then hands it to `action`."""
 
@@ -86,3 +98,4 @@ def apply() -> None:
     """Apply every mend; safe to call more than once."""
     _register_pdpbox_stand_in()
     _when_imported("torch.serialization", _allow_numpy_in_checkpoints)
+    _when_imported("fastprogress.fastprogress", _console_bars_keep_an_empty_graph)

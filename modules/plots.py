@@ -38,13 +38,16 @@ def save_figure(fig: Any, stem: Path) -> list[Path]:
 
 @contextlib.contextmanager
 def saved_as(stem: Path) -> Iterator[list[Path]]:
-    """Save the figure a plotting function shows inside the block (LUMIN's call `plt.show()`) as PNG and PDF."""
+    """Save the figures a plotting function shows inside the block (LUMIN's call `plt.show()`) as PNG and PDF: the
+    first at `stem`, any later ones at `stem_2`, `stem_3`, ..."""
     import matplotlib.pyplot as plt
 
-    original, written = plt.show, []
+    original, written, shown = plt.show, [], [0]
 
     def show(*args: Any, **kwargs: Any) -> None:
-        written.extend(save_figure(plt.gcf(), stem))
+        shown[0] += 1
+        target = Path(stem) if shown[0] == 1 else Path(stem).with_name(f"{Path(stem).name}_{shown[0]}")
+        written.extend(save_figure(plt.gcf(), target))
         original(*args, **kwargs)
 
     plt.show = show
@@ -69,7 +72,8 @@ def class_distributions(values: np.ndarray, target: np.ndarray, weight: np.ndarr
             ax.hist(values[chosen], bins=edges, weights=weight[chosen], density=True, histtype="step", linewidth=2,
                     label=f"{label} ({dataset})")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(r"$\frac{1}{\sigma}\,\frac{d\sigma}{dx}$")
+        unit = " [GeV$^{-1}$]" if xlabel.endswith("[GeV]") else ""
+        ax.set_ylabel(r"$\frac{1}{\sigma}\,\frac{d\sigma}{dx}$" + unit)
         ax.legend()
         written = save_figure(fig, stem)
         plt.show()

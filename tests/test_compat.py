@@ -47,3 +47,18 @@ def test_onecycle_model_trains_saves_and_reloads(tmp_path: Path) -> None:
     preds = ensemble.predict(np.array(df[["x0", "x1"]], dtype="float32"))
     assert preds.shape[0] == 600
     assert np.all((preds >= 0) & (preds <= 1))
+
+
+def test_random_forest_optimisation_with_live_feedback_runs_outside_jupyter() -> None:
+    """LUMIN's get_opt_rf_params(verbose=True), called by its automatic feature filters, deletes a live plot that
+    fastprogress's console bar never made; without the mend this raises AttributeError: ... no attribute 'fig'."""
+    from collections import OrderedDict
+
+    from lumin.optimisation.hyper_param import get_opt_rf_params
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    y = (x.a + 0.5 * rng.normal(size=200) > 0).astype(int)
+    params, forest = get_opt_rf_params(x[:150], y[:150], x[150:], y[150:], "classification", n_estimators=5,
+                                       params=OrderedDict({"min_samples_leaf": [2, 8]}), verbose=True)
+    assert params["min_samples_leaf"] in (2, 8) and forest.n_estimators == 5
