@@ -4,7 +4,8 @@ Executes the notebook's own code cells in this process (no Jupyter needed, so it
 with the parameters injected as `higgsml run` would, and prints the stage timings and the metrics it saved.
 `--models N` trains N ensemble members instead of the study's 10 (to fit a short device lease); the train time of
 the full ensemble is then about 10/N times the printed one, and the report says which was run. The record goes to
-`--out` (default: a temporary folder), never into results/, so a benchmark never replaces an experiment's record.
+`--out` (default: a temporary folder), never into results/, so a benchmark never replaces an experiment's record;
+every member is trained afresh (members an earlier run left in weights/ are discarded, never reused).
 
     python benchmarks/bench_final_model.py --machine epyc2 [--dataset auto] [--quick] [--models N] [--out DIR]
 """
@@ -23,11 +24,7 @@ from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from modules import paths  # noqa: E402
-from modules.runner import run_in_process  # noqa: E402
-
 NAME = "13_swish_ensemble_embed_aug_onecycle_dense"
-NOTEBOOK = paths.NOTEBOOKS_DIR / NAME / f"{NAME}.ipynb"
 
 
 def main() -> None:
@@ -39,6 +36,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="folder for the benchmark's record (default: a temporary one)")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_final_model_"))
+    os.environ["HIGGSML_RESULTS_DIR"] = str(out)  # read when modules.paths is first imported, just below
+
+    from modules import paths
+    from modules.runner import run_in_process
+
+    notebook = paths.NOTEBOOKS_DIR / NAME / f"{NAME}.ipynb"
 
     timings: list[tuple[str, float]] = []
     start = last = time.perf_counter()
@@ -46,19 +49,18 @@ def main() -> None:
     def after_cell(source: str, namespace: dict[str, Any]) -> None:
         nonlocal last
         run = namespace.get("run")
-        if run is not None and run.experiment.results_dir != out:
-            run.experiment.results_dir = out
+        if run is not None and "benchmark_models_override" not in run.config:
+            run.config["benchmark_models_override"] = args.models
             if args.models and run.scale.n_models != args.models:
                 run.scale = dataclasses.replace(run.scale, n_models=args.models)
-                run.config["benchmark_models_override"] = args.models
         first_line = next((line for line in source.splitlines() if line.strip()), "")
         now = time.perf_counter()
         timings.append((first_line[:70], now - last))
         print(f"[{now - start:7.1f} s] done: {first_line[:70]}", flush=True)
         last = time.perf_counter()
 
-    namespace = run_in_process(NOTEBOOK, {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick},
-                               after_cell)
+    parameters = {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True}
+    namespace = run_in_process(notebook, parameters, after_cell)
     experiment = namespace["run"].experiment
     print("\nstage timings (s):")
     for line, seconds in timings:

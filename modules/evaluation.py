@@ -12,6 +12,7 @@ import pandas as pd
 from modules import scoring
 from modules.data.prepare import PreparedData
 from modules.folds import fold_table, fold_yielder
+from modules.progress import Progress
 from modules.timing import timer
 
 
@@ -24,7 +25,7 @@ def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path) -> tuple[pd
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / f"{Path(foldfile).stem}_{'tta' if tta else 'plain'}.hdf5"
     shutil.copyfile(foldfile, copy)
-    fy = fold_yielder(copy, augment=tta, train_time=False)
+    fy = fold_yielder(copy, augment=tta, train_time=False, writable=True)
     with timer() as clock:
         ensemble.predict(fy, pred_name="pred", verbose=False)
     table = fold_table(fy, extra=("pred",))
@@ -58,13 +59,19 @@ def evaluate_test(ensemble: Any, prepared: PreparedData, cut: scoring.Cut, tta: 
     return metrics
 
 
-def evaluate(ensemble: Any, prepared: PreparedData, workdir: Path, tta: bool) -> dict[str, Any]:
+def evaluate(ensemble: Any, prepared: PreparedData, workdir: Path, tta: bool,
+             progress: Progress | None = None) -> dict[str, Any]:
     """All of an experiment's scores. With `tta`, the test-time-augmented scores under the plain metric names and
     the plain predictions under `_no_tta` names (each with its own cut); without, the plain predictions only."""
     variants = [(True, ""), (False, "_no_tta")] if tta else [(False, "")]
     metrics: dict[str, Any] = {}
     for augment, suffix in variants:
+        how = "with test-time augmentation" if augment else "without test-time augmentation"
+        if progress is not None:
+            progress.stage(f"validation {how}")
         cut, validation = evaluate_validation(ensemble, prepared, augment, workdir, suffix)
         metrics.update(validation)
+        if progress is not None:
+            progress.stage(f"test {how}")
         metrics.update(evaluate_test(ensemble, prepared, cut, augment, workdir, suffix))
     return metrics

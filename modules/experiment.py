@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -62,6 +63,18 @@ def run_label(name: str, machine: str) -> str:
     return f"{name}_{machine}"
 
 
+def keep_in_history(record: Path, history: Path) -> Path:
+    """Copy a record into `history` under a name that adds when it finished (or, unreadable, when it was copied)."""
+    try:
+        stamp = str(json.loads(record.read_text()).get("finished") or _now())
+    except ValueError:
+        stamp = _now()
+    target = history / f"{record.stem}_{stamp.replace(':', '').replace('+', '_')}.json"
+    history.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(record, target)
+    return target
+
+
 def _load_average() -> list[float] | None:
     """The machine's 1, 5 and 15-minute load averages, recorded at a run's start and end so that times measured on a
     busy machine can be told apart."""
@@ -116,20 +129,29 @@ class Experiment:
                 "versions": self.versions, "started": self.started, "finished": self.finished,
                 "load_average": self.load}
 
-    def save(self) -> Path:
-        """Write the JSON atomically (temporary file, then rename) and return its path."""
+    def save(self, history: Path | None = None) -> Path:
+        """Write the JSON atomically (temporary file, then rename) and return its path. With `history`, a record
+        already at the path is first copied there (`<experiment>_<machine>_<its finish time>.json`), so replacing a
+        finished run never loses it. A failure (read-only folder, full disk) is one UserError line and leaves any
+        earlier record as it was."""
         self.finished = _now()
         self.load["finished"] = _load_average()
-        self.results_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.results_dir)
+        text = json.dumps(self.to_dict(), indent=2, default=str) + "\n"
         try:
-            with os.fdopen(fd, "w") as stream:
-                json.dump(self.to_dict(), stream, indent=2, default=str)
-                stream.write("\n")
-            os.replace(tmp, self.path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            self.results_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.results_dir)
+            try:
+                with os.fdopen(fd, "w") as stream:
+                    stream.write(text)
+                if history is not None and self.path.exists():
+                    keep_in_history(self.path, history)
+                os.replace(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as err:
+            raise UserError(f"{self.path}: the record could not be written ({err.strerror or err}); any earlier "
+                            f"record there is unchanged") from None
         return self.path
 
     @classmethod

@@ -17,14 +17,20 @@ PER_EVENT = ("targets", "weights", "gen_weight_original", "private", "EventId")
 """The per-event columns a fold file may hold besides its inputs."""
 
 
-def fold_yielder(path: Path, augment: bool, train_time: bool = True) -> Any:
-    """A LUMIN fold yielder on `path`; with `augment`, random phi rotations and y/z flips (the study's augmentation)."""
+def fold_yielder(path: Path, augment: bool, train_time: bool = True, writable: bool = False) -> Any:
+    """A LUMIN fold yielder on `path`; with `augment`, random phi rotations and y/z flips (the study's augmentation).
+
+    The file is opened read-only unless `writable` (LUMIN writes predictions into the file it predicts): LUMIN's own
+    read-write opening takes an exclusive lock, so two experiments sharing one prepared folder could not run at once.
+    """
+    import h5py
     from lumin.nn.data.fold_yielder import FoldYielder, HEPAugFoldYielder
 
+    source = Path(path) if writable else h5py.File(path, "r")
     if not augment:
-        return FoldYielder(path)
+        return FoldYielder(source)
     with silenced():
-        return HEPAugFoldYielder(path, rot_mult=AUG_ROTATIONS, reflect_y=True, reflect_z=True,
+        return HEPAugFoldYielder(source, rot_mult=AUG_ROTATIONS, reflect_y=True, reflect_z=True,
                                  train_time_aug=train_time, test_time_aug=not train_time)
 
 

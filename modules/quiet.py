@@ -1,11 +1,26 @@
-"""Silence LUMIN's chatter (per-fold prints, `rm` run through os.system) where it only adds noise."""
+"""Silence LUMIN's chatter (per-fold prints, `rm` run through os.system) and the libraries' warnings about their own
+internals, where they only add noise."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
+
+KNOWN_WARNINGS = (
+    (UserWarning, r"pkg_resources is deprecated"),  # LUMIN's feature module imports pkg_resources
+    (UserWarning, r"`distplot` is a deprecated function"),  # LUMIN's plots call seaborn's distplot
+    (FutureWarning, r"`distplot` is a deprecated function"),
+)
+"""Warnings raised inside the pinned libraries about their own internals: nothing a user of this project can act on."""
+
+
+def silence_known_warnings() -> None:
+    """Hide exactly the warnings in KNOWN_WARNINGS; every other warning still shows."""
+    for category, message in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -57,6 +58,13 @@ def find_experiment(spec: str, notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> tup
     return matches[0], known[matches[0]]
 
 
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+"""The kernel's own warnings (such as ipykernel's note that a local kernel talks over unencrypted TCP) are nothing a
+user can act on; its errors, and every error in the notebook's cells, still show."""
+EXPECTED_ERRORS = ("UserError", "DataError")
+"""Errors this project raises for bad input, each already one clear line."""
+
+
 def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
     from modules.experiment import run_label
 
@@ -70,8 +78,11 @@ def execute(notebook: Path, output: Path, parameters: dict[str, object], log_out
 
     try:
         papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-                                   kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output)
+                                   kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output,
+                                   extra_arguments=KERNEL_ARGUMENTS)
     except PapermillExecutionError as err:
+        if err.ename in EXPECTED_ERRORS:  # our own one-line errors say all there is to say
+            raise UserError(f"{notebook.name}: {err.evalue}") from None
         print(f"--- cell [{err.exec_count}] of {notebook.name} failed ---\n{err.source}\n--- {err.ename}: {err.evalue}",
               file=sys.stderr)
         raise UserError(f"{notebook.name}: cell [{err.exec_count}] failed with {err.ename}: {err.evalue} "
@@ -91,8 +102,8 @@ def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
 def run_in_process(notebook: Path, parameters: dict[str, object],
                    after_cell: Callable[[str, dict[str, Any]], None] | None = None,
                    until: str | None = None) -> dict[str, Any]:
-    """Execute a notebook's code cells in this process, in its folder, with the parameters cell replaced by
-    `parameters`; return the namespace, so tests and benchmarks can inspect the objects the notebook built.
+    """Execute a notebook's code cells in this process, in its folder, with `parameters` overriding the defaults of
+    its parameters cell; return the namespace, so tests and benchmarks can inspect the objects the notebook built.
     `after_cell(source, namespace)` is called after each cell (benchmarks time stages with it); with `until`, the
     run stops after the first cell whose source contains that text."""
     import os
@@ -102,8 +113,8 @@ def run_in_process(notebook: Path, parameters: dict[str, object],
     os.chdir(notebook.parent)
     try:
         for tags, source in code_cells(notebook):
-            if "parameters" in tags:
-                source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+            if "parameters" in tags:  # the defaults, then the values given, as papermill injects them
+                source += "\n" + "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
             exec(compile(source, str(notebook), "exec"), namespace)
             if after_cell is not None:
                 after_cell(source, namespace)
@@ -120,6 +131,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_argument(parser)
     parser.add_argument("--quick", action="store_true",
                         help="a few thousand events, 2 models, 2 epochs; results go to results/quick/")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start again from scratch: discard an interrupted run's members and replace an existing "
+                             "record (kept in results/history/)")
     parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
                         help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
@@ -127,15 +141,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
+    from modules import progress
     from modules.experiment import Experiment, run_label
-    from modules.session import metrics_table, results_dir
+    from modules.session import metrics_table, results_dir, workdir_for
 
     output = executed_path(notebook, args.machine, args.quick)
     print(f"running {name} on machine {args.machine} ({'quick' if args.quick else 'full'} mode), "
           f"dataset {args.dataset}; executed copy: {output}", flush=True)
     start = time.perf_counter()
-    execute(notebook, output, {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick},
-            log_output=args.log_output)
+    parameters = {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick,
+                  "FRESH": getattr(args, "fresh", False)}
+    status = workdir_for(name, args.machine, args.quick) / progress.FILE
+    os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
+    with progress.Watcher(status):
+        execute(notebook, output, parameters, log_output=args.log_output)
     path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"
     result = Experiment.from_json(path)
     print(f"finished in {time.perf_counter() - start:.0f} s; {result.dataset.get('description', 'dataset unknown')}")

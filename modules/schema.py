@@ -62,7 +62,7 @@ KAGGLE_WEIGHT_TOTALS = {"s": 691.989, "b": 410_999.847}
 """Per KaggleSet and label, the KaggleWeights of the full file sum to these totals (the 2012 luminosity)."""
 
 OPENDATA_FILENAME = "atlas-higgs-challenge-2014-v2.csv.gz"
-OPENDATA_URL = f"http://opendata.cern.ch/record/328/files/{OPENDATA_FILENAME}"
+OPENDATA_URL = f"https://opendata.cern.ch/record/328/files/{OPENDATA_FILENAME}"
 OPENDATA_SHA1 = "639b1dbd97a709a739122a9a5dcd99b49d55d86c"
 OPENDATA_SIZE = 65_630_848
 KAGGLE_FILENAMES = ("training.csv", "test.csv")

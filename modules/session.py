@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from modules import evaluation, paths, training
+from modules import evaluation, locks, paths, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
@@ -21,6 +23,7 @@ from modules.errors import UserError
 from modules.experiment import Experiment, run_label
 from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
+from modules.progress import FILE, Progress
 
 EXPERIMENT_FOLDER = re.compile(r"^\d+_\S+$")
 
@@ -71,6 +74,9 @@ class Session:
     source: sources.DataSource
     workdir: Path
     config: dict[str, Any] = field(default_factory=dict)
+    lock: Any = None
+    """The handle that keeps this run's lock for as long as the session (the notebook's kernel) lives."""
+    progress: Progress | None = None
 
     @property
     def quick(self) -> bool:
@@ -100,7 +106,8 @@ class Session:
         """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration."""
         n_models = self.scale.n_models if n_models is None else self.scale.models(n_models)
         trained = training.train_ensemble(train_fy, model_builder, n_models, n_epochs, self.weights_dir,
-                                          cb_partials=cb_partials, patience=patience, seed=self.experiment.seed)
+                                          cb_partials=cb_partials, patience=patience, seed=self.experiment.seed,
+                                          progress=self.progress)
         self.experiment["train_time"] = trained.seconds
         self.config["training"] = trained.config
         self.config["model"] = describe_model(model_builder)
@@ -109,7 +116,8 @@ class Session:
     def evaluate(self, ensemble: Any, tta: bool) -> pd.DataFrame:
         """Score the ensemble (with test-time augmentation as the main result when `tta`), record the metrics and
         the ensemble's kind, and return the metrics as a table."""
-        self.experiment.results.update(evaluation.evaluate(ensemble, self.prepared, self.workdir, tta))
+        self.experiment.results.update(evaluation.evaluate(ensemble, self.prepared, self.workdir, tta,
+                                                           self.progress))
         self.config["ensemble"] = describe_ensemble(ensemble)
         self.config["test_time_augmentation"] = tta
         return metrics_table(self.experiment.results)
@@ -117,10 +125,12 @@ class Session:
     def finish(self) -> pd.DataFrame:
         """Record dataset, configuration and metrics in the results JSON and return the metrics as a table."""
         exp = self.experiment
+        if self.progress is not None:
+            self.progress.stage("saving the results")
         exp.dataset = {**self.prepared.dataset, "description": self.source.description, "simulated": self.simulated}
         exp.config = {"quick": self.quick, "scale": dataclasses.asdict(self.scale), "prepare": self.prepared.options,
                       **self.config}
-        path = exp.save()
+        path = exp.save(history=None if self.quick else exp.results_dir / "history")
         print(f"results written to {path}")
         return metrics_table(exp.results)
 
@@ -153,15 +163,51 @@ def experiment_name(folder: Path | None = None) -> str:
     return folder.name
 
 
+def workdir_for(name: str, machine: str, quick: bool) -> Path:
+    """Where a run keeps its trained members and scratch files (weights/<experiment>_<machine>[_quick]/)."""
+    return paths.PROJECT_ROOT / "weights" / (run_label(name, machine) + ("_quick" if quick else ""))
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, in one line, if results cannot be written to `folder` (rather than after hours of training)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise UserError(f"{folder}: results cannot be written there ({err.strerror or err})") from None
+
+
+def guard_record(experiment: Experiment) -> None:
+    """Refuse to start a full run whose record already exists: it would be replaced when this one finishes."""
+    if experiment.path.exists():
+        raise UserError(f"{experiment.path} already holds a full run of {experiment.name} on {experiment.machine}; "
+                        f"run again with --fresh (FRESH = True in the notebook) to replace it, the old record "
+                        f"then being kept in {experiment.results_dir / 'history'}/")
+
+
 def start(machine: str, dataset: str = "auto", quick: bool = False, options: PrepareOptions | None = None,
-          name: str | None = None) -> Session:
+          name: str | None = None, fresh: bool = False, guard: bool = True) -> Session:
     """Resolve and prepare the data with the machine's seed, and open the experiment record.
 
-    The experiment's name is its notebook's folder unless `name` is given.
+    The experiment's name is its notebook's folder unless `name` is given. Only one run of an experiment on a
+    machine at a time (a lock). A full run refuses to start where its record exists unless `fresh` (or `guard` is
+    off, for records that are meant to be updated, like the search's summary); `fresh` also discards members an
+    interrupted run left, which are otherwise reused.
     """
     name = name or experiment_name()
     scale = QUICK if quick else FULL
     experiment = Experiment(name, machine, results_dir=results_dir(quick))
+    workdir = workdir_for(name, machine, quick)
+    lock = locks.hold(workdir.with_name(f".{workdir.name}.lock"), f"{name} on machine {machine}")
+    if guard and not quick and not fresh:
+        guard_record(experiment)
+    check_writable(experiment.results_dir)
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+        print(f"fresh start: removed the members of earlier runs in {workdir}")
+    progress = Progress(workdir / FILE)
+    progress.stage("preparing the data")
     source = sources.resolve(dataset, events=scale.simulated_events)
     print(source.description)
     options = dataclasses.replace(options or PrepareOptions(), seed=experiment.seed, max_events=scale.max_events)
@@ -169,5 +215,5 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     rows = prepared.rows
     print(f"prepared {rows['train']} training, {rows['val']} validation and {rows['test']} test events "
           f"(seed {experiment.seed} of machine {machine}) in {prepared.folder}")
-    workdir = paths.PROJECT_ROOT / "weights" / (run_label(name, machine) + ("_quick" if quick else ""))
-    return Session(experiment, prepared, scale, source, workdir)
+    progress.stage(f"prepared {rows['train']:,} training events")
+    return Session(experiment, prepared, scale, source, workdir, lock=lock, progress=progress)

@@ -7,6 +7,9 @@ The notebook keeps the experiment's own choices (the ModelBuilder, the callbacks
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
 import shutil
 from collections.abc import Callable
@@ -16,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from lumin.nn.callbacks.callback import Callback
 
 from modules import scoring
+from modules.atomic import write_json
 from modules.folds import n_events
 from modules.models.schedules import TrainingRecorder
+from modules.progress import Progress
 from modules.quiet import silenced
 from modules.timing import timer
 
@@ -52,22 +58,69 @@ def ams_metric(train_fy: Any) -> Callable[[], Any]:
 @dataclass
 class Member:
     """One trained ensemble member: LUMIN's result and loss history, its cycle losses (cyclic schedules), the
-    callbacks it trained with (SWA's averages, the recorder's LR history, ...) and its wall time."""
+    callbacks it trained with (SWA's averages, the recorder's LR history, ...), its epochs and wall time. A member
+    reused from an interrupted run has its record but no callbacks."""
 
     index: int
     result: dict[str, Any]
-    history: dict[str, list[float]]
+    history: Any
     cycle_losses: list[float]
     callbacks: list[Any]
     seconds: float
+    epochs: int
+    reused: bool = False
+    schedule: Schedule | None = None
+    """For a reused member, the LR and momentum it trained with, read back from disk."""
 
     @property
-    def recorder(self) -> TrainingRecorder:
-        return next(c for c in self.callbacks if isinstance(c, TrainingRecorder))
+    def recorder(self) -> TrainingRecorder | Schedule:
+        """The LR and momentum at every step and the steps of each epoch (live, or as saved for a reused member)."""
+        if self.reused and self.schedule is not None:
+            return self.schedule
+        return self.callback(TrainingRecorder)
 
     def callback(self, kind: type) -> Any:
         """The member's callback of class `kind` (e.g. LUMIN's SWA)."""
-        return next(c for c in self.callbacks if isinstance(c, kind))
+        found = next((c for c in self.callbacks if isinstance(c, kind)), None)
+        if found is None:
+            raise LookupError(f"member {self.index} has no {kind.__name__} callback"
+                              + (" (it was reused from an interrupted run)" if self.reused else ""))
+        return found
+
+    def record(self) -> dict[str, Any]:
+        """What is kept on disk beside the member's weights, so an interrupted ensemble can reuse it."""
+        result = {**self.result, "path": Path(self.result["path"]).name}
+        return {"index": self.index, "result": result, "history": self.history, "cycle_losses": self.cycle_losses,
+                "seconds": self.seconds, "epochs": self.epochs}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], savepath: Path) -> Member:
+        result = {**record["result"], "path": savepath / record["result"]["path"]}
+        schedule = Schedule.load(savepath / f"member_{record['index']}_schedule.npz")
+        return cls(record["index"], result, record["history"], record["cycle_losses"], [], record["seconds"],
+                   record["epochs"], reused=True, schedule=schedule)
+
+
+@dataclass
+class Schedule:
+    """What a TrainingRecorder saw, as kept on disk beside a finished member."""
+
+    lr: list[float]
+    momentum: list[float]
+    batches_per_epoch: list[int]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez_compressed(tmp, lr=np.asarray(self.lr), momentum=np.asarray(self.momentum),
+                            batches_per_epoch=np.asarray(self.batches_per_epoch))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Schedule | None:
+        if not path.exists():
+            return None
+        with np.load(path) as saved:
+            return cls(saved["lr"].tolist(), saved["momentum"].tolist(), saved["batches_per_epoch"].tolist())
 
 
 @dataclass
@@ -89,6 +142,28 @@ class Training:
         return [m.cycle_losses for m in self.members]
 
 
+class _Reporter(Callback):
+    """Tells a Progress about each finished epoch with its validation loss (read when LUMIN's MetricLogger, which runs
+    after this callback, has computed it: at the next epoch's start, or at the end of training)."""
+
+    def __init__(self, progress: Progress, member: int, n_members: int, n_epochs: int) -> None:
+        super().__init__()
+        self.progress, self.member, self.n_members, self.n_epochs, self.done = progress, member, n_members, n_epochs, 0
+
+    def _report(self) -> None:
+        self.done += 1
+        results = getattr(self.model.fit_params.metric_log, "val_epoch_results", None)
+        loss = float(np.asarray(results[0]).ravel()[0]) if results is not None else None
+        self.progress.epoch_done(self.member, self.n_members, self.done, self.n_epochs, loss)
+
+    def on_epoch_begin(self) -> None:
+        if self.model.fit_params.state == "train" and self.model.fit_params.epoch > 1:
+            self._report()
+
+    def on_train_end(self) -> None:
+        self._report()
+
+
 class _Keep:
     """Wraps a callback partial so the instance LUMIN creates for a member is kept for inspection afterwards."""
 
@@ -102,14 +177,19 @@ class _Keep:
 
 
 def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, savepath: Path,
-                 cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seed: int | None) -> Member:
+                 cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seed: int | None,
+                 progress: Progress | None = None, n_members: int = 1) -> Member:
     """Train ensemble member `index` (validation fold `index` mod the number of folds) with LUMIN's `train_models`."""
     from lumin.nn.training.train import train_models
 
     if seed is not None:
         seed_everything(member_seed(seed, index))
     callbacks: list[Any] = []
-    kept = [_Keep(p, callbacks) for p in [*cb_partials, TrainingRecorder]]
+    extra: list[Callable[[], Any]] = [TrainingRecorder]
+    if progress is not None:
+        progress.member_begins(index, n_members, n_epochs)
+        extra.append(partial(_Reporter, progress, index, n_members, n_epochs))
+    kept = [_Keep(p, callbacks) for p in [*cb_partials, *extra]]
     (savepath / f"model_id_{index}").mkdir(parents=True, exist_ok=True)  # train_models `rm -r`s it first
     with timer() as clock, silenced():
         results, histories, cycle_losses = train_models(
@@ -117,36 +197,79 @@ def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, s
             cb_partials=kept, metric_partials=[ams_metric(train_fy)], savepath=savepath, start_model_id=index,
             live_fdbk=False,
         )
-    return Member(index, results[0], histories[0], cycle_losses[0], callbacks, clock["seconds"])
+    recorder = next(c for c in callbacks if isinstance(c, TrainingRecorder))
+    return Member(index, results[0], histories[0], cycle_losses[0], callbacks, clock["seconds"],
+                  len(recorder.batches_per_epoch))
+
+
+def fingerprint(train_fy: Any, model_builder: Any, n_epochs: int, cb_partials: list[Callable[[], Any]],
+                patience: int | None, bs: int, seed: int | None) -> str:
+    """A hash of everything that decides what a member becomes: data file, model, callbacks, epochs, patience,
+    batch size and seed. Saved members are reused only under the same fingerprint."""
+    from modules.models.describe import describe_model
+
+    payload = {"data": str(Path(train_fy.foldfile.filename).resolve()), "model": describe_model(model_builder),
+               "callbacks": [describe_partial(cb) for cb in cb_partials], "n_epochs": n_epochs, "patience": patience,
+               "batch_size": bs, "seed": seed}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _start(savepath: Path, key: str, resume: bool) -> None:
+    """Keep the saved members of an earlier run with the same fingerprint; otherwise start from an empty folder."""
+    state = savepath / "ensemble.json"
+    if resume and state.exists():
+        try:
+            if json.loads(state.read_text()).get("fingerprint") == key:
+                return
+        except ValueError:
+            pass
+        print(f"the members saved in {savepath} were trained differently: starting afresh", flush=True)
+    if savepath.exists():
+        shutil.rmtree(savepath)
+    write_json(state, {"fingerprint": key})
 
 
 def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: int, savepath: Path,
                    cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
-                   bs: int = BATCH_SIZE, seed: int | None = None) -> Training:
+                   bs: int = BATCH_SIZE, seed: int | None = None, resume: bool = True,
+                   progress: Progress | None = None) -> Training:
     """Train `n_models` members one after another, each on all folds but its own validation fold.
 
     Models are selected by validation loss (the study's choice; the AMS is only tracked). With `seed`, member i is
-    seeded from (seed, i); without, the generators run on from their current state, exactly as one LUMIN
-    `train_models` call over all members would. Old weights at `savepath` are removed first so an ensemble never
-    mixes two runs.
+    seeded from (seed, i), so it comes out the same whichever members ran before it; then, with `resume`, members an
+    interrupted run finished under the same fingerprint are reused and only the rest are trained (a member is
+    finished once its record `member_<i>.json` is written beside its weights; a half-trained one is trained again).
+    Without `seed`, the generators run on from their current state, exactly as one LUMIN `train_models` call over
+    all members would, and nothing is reused. `seconds` is the sum of every member's training time.
     """
     savepath = Path(savepath)
-    if savepath.exists():
-        shutil.rmtree(savepath)
     cb_partials = list(cb_partials or [])
+    resume = resume and seed is not None
+    _start(savepath, fingerprint(train_fy, model_builder, n_epochs, cb_partials, patience, bs, seed), resume)
     members = []
-    with timer() as clock:
-        for i in range(n_models):
-            member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed)
-            epochs = len(member.recorder.batches_per_epoch)
-            print(f"member {i + 1}/{n_models}: {epochs} epochs, validation loss {member.result['loss']:.4e}, "
+    for i in range(n_models):
+        record, weights = savepath / f"member_{i}.json", savepath / f"model_id_{i}" / f"train_{i}.h5"
+        if resume and record.exists() and weights.exists():
+            member = Member.from_record(json.loads(record.read_text()), savepath)
+            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({member.epochs} epochs, validation "
+                  f"loss {member.result['loss']:.4e})", flush=True)
+        else:
+            member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed,
+                                  progress, n_models)
+            if progress is not None:
+                progress.member_done(member.seconds)
+            recorder = member.recorder
+            Schedule(recorder.lr, recorder.momentum, recorder.batches_per_epoch).save(
+                savepath / f"member_{i}_schedule.npz")
+            write_json(record, member.record())
+            print(f"member {i + 1}/{n_models}: {member.epochs} epochs, validation loss {member.result['loss']:.4e}, "
                   f"{member.seconds:.1f} s", flush=True)
-            members.append(member)
+        members.append(member)
     config = {"engine": "lumin", "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
               "seed": seed, "callbacks": [describe_partial(cb) for cb in cb_partials],
-              "epochs_trained": [len(m.recorder.batches_per_epoch) for m in members],
-              "member_seconds": [m.seconds for m in members]}
-    return Training(members, clock["seconds"], savepath, config)
+              "epochs_trained": [m.epochs for m in members], "member_seconds": [m.seconds for m in members],
+              "reused_members": [m.index for m in members if m.reused]}
+    return Training(members, sum(m.seconds for m in members), savepath, config)
 
 
 def describe_partial(p: Any) -> str:

@@ -31,6 +31,8 @@ class Behaviour:
     honour_range: bool = True
     stop_after: int | None = None
     """Close the connection after sending this many body bytes (an interrupted transfer)."""
+    status: int | None = None
+    """Answer every request with this error status instead (404, 500, ...)."""
 
 
 def _handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
@@ -38,6 +40,9 @@ def _handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
             header = self.headers.get("Range")
             behaviour.ranges.append(header)
+            if behaviour.status is not None:
+                self.send_error(behaviour.status)
+                return
             start = int(header.removeprefix("bytes=").rstrip("-")) if header and behaviour.honour_range else 0
             if start >= len(PAYLOAD):
                 self.send_response(416)
@@ -196,3 +201,25 @@ def test_kaggle_files_swapped_are_refused(tmp_path: Path, capsys: pytest.Capture
     write(rows[list(KAGGLE_TRAIN_COLUMNS)], tmp_path / "test.csv")
     assert cli.main(["data", "fetch", "--kaggle", "--data-dir", str(tmp_path)]) == 2
     assert "training.csv: has the header of another file, not the Kaggle training.csv" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("status", "words"), [(404, "HTTP 404 Not Found"), (500, "HTTP 500 Internal Server Error")])
+def test_http_errors_are_one_clear_line_and_leave_nothing(server: Behaviour, tmp_path: Path, status: int,
+                                                           words: str, capsys: pytest.CaptureFixture[str]) -> None:
+    server.status = status
+    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "copy it to" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mirror_address_is_used_and_still_checked(server: Behaviour, tmp_path: Path) -> None:
+    mirror = fetch.OPENDATA.url.replace("/record/328/files/", "/mirror/")
+    assert cli.main(["data", "fetch", "--data-dir", str(tmp_path), "--url", mirror]) == 0
+    assert (tmp_path / FILENAME).read_bytes() == PAYLOAD and server.ranges == [None]
+
+
+def test_the_real_download_uses_https() -> None:
+    from modules.schema import OPENDATA_URL
+
+    assert OPENDATA_URL.startswith("https://opendata.cern.ch/")

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from modules import runner
+from modules.errors import UserError
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -122,9 +123,18 @@ def test_quick_run_of_the_final_model_on_real_training_rows(real_excerpt: Path, 
     assert record["dataset"]["files"][0]["file"] == path.name
 
 
-def test_failing_cell_gives_nonzero_exit_naming_the_cell(tmp_path: Path) -> None:
+def test_a_missing_dataset_is_one_line_and_a_failing_cell_is_shown(tmp_path: Path) -> None:
     dirs = {"HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_RESULTS_DIR": str(tmp_path / "r")}
     done = higgsml_run(dirs, "13", "--dataset", str(tmp_path / "does-not-exist.csv"))
-    assert done.returncode != 0
-    assert "failed" in done.stderr and "does-not-exist.csv" in done.stderr
-    assert "session.start" in done.stderr  # the failing cell's source is shown
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "does-not-exist.csv" in done.stderr and "Traceback" not in done.stderr
+
+    notebooks = tmp_path / "notebooks" / "5_broken"
+    notebooks.mkdir(parents=True)
+    broken = json.loads(EXPERIMENTS["13_swish_ensemble_embed_aug_onecycle_dense"].read_text())
+    broken["cells"][2]["source"] = ["1 / 0  # an unexpected error in the notebook's own code"]
+    (notebooks / "5_broken.ipynb").write_text(json.dumps(broken))
+    output = notebooks / "5_broken_local_quick.ipynb"
+    with pytest.raises(UserError) as err:
+        runner.execute(notebooks / "5_broken.ipynb", output, {"QUICK": True})
+    assert "failed with ZeroDivisionError: division by zero" in str(err.value) and str(output) in str(err.value)

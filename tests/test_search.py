@@ -109,7 +109,7 @@ def test_two_machines_search_into_one_folder_at_once_and_keep_every_trial(dirs: 
 def test_a_second_search_for_the_same_machine_is_refused(tmp_path: Path) -> None:
     store = TrialStore(tmp_path)
     with store.lock("mbp"):
-        with pytest.raises(UserError, match="another search for machine mbp is running"):
+        with pytest.raises(UserError, match="another search for machine mbp into .* is already running"):
             with store.lock("mbp"):
                 pass
         with store.lock("helios_cpu"):  # another machine may search at the same time

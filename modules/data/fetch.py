@@ -8,6 +8,7 @@ Kaggle only hands out to logged-in users and which must therefore be put in the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import os
 import urllib.error
@@ -152,6 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder to download into (default: %(default)s)")
     parser.add_argument("--kaggle", action="store_true",
                         help="check the Kaggle training.csv and test.csv placed in the data folder by hand instead")
+    parser.add_argument("--url", default=None,
+                        help="download from this address instead (a mirror); the SHA-1 must still be the published one")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S,
                         help="seconds to wait for the server before giving up (default: %(default)s)")
 
@@ -160,5 +163,6 @@ def main(args: argparse.Namespace) -> int:
     if args.kaggle:
         check_kaggle(args.data_dir)
     else:
-        download(OPENDATA, args.data_dir, args.timeout)
+        remote = OPENDATA if args.url is None else dataclasses.replace(OPENDATA, url=args.url)
+        download(remote, args.data_dir, args.timeout)
     return 0

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modules import paths
+from modules import locks, paths
 from modules.data import kinematics
 from modules.data.identity import file_identity
 from modules.data.load import read_challenge_csv
@@ -299,22 +299,40 @@ def _build(source: DataSource, options: PrepareOptions, folder: Path, identities
     (folder / "prepared.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
+def missing_parts(folder: Path) -> str | None:
+    """What a cached folder lacks (its description, a fold file it should have), or None when it is complete."""
+    try:
+        meta = json.loads((folder / "prepared.json").read_text())
+    except (OSError, ValueError):
+        return "prepared.json is missing or unreadable"
+    expected = ["train.hdf5", "val.hdf5"] + (["test.hdf5"] if meta.get("rows", {}).get("test", 0) >= 2 else [])
+    absent = [name for name in expected if not (folder / name).is_file()]
+    return f"{', '.join(absent)} missing" if absent else None
+
+
 def prepare(source: DataSource, options: PrepareOptions = PrepareOptions(),
             root: Path | None = None, force: bool = False) -> PreparedData:
-    """Prepare (or reuse from the cache) the fold files for `source` with `options`."""
+    """Prepare (or reuse from the cache) the fold files for `source` with `options`.
+
+    Several processes may ask for the same folder at once: one builds it while the others wait, then reuse it. A
+    cached folder missing a fold file is prepared again, with a note.
+    """
     root = Path(root) if root is not None else paths.DATA_DIR / "prepared"
     identities = [file_identity(p) for p in source.paths]
     folder = root / cache_key(source, options, identities)
-    if folder.exists() and not force:
-        return PreparedData.load(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
-    try:
-        _build(source, options, scratch, identities)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(scratch, folder)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+    with locks.waiting(root / f".{folder.name}.lock"):
+        if folder.exists() and not force:
+            problem = missing_parts(folder)
+            if problem is None:
+                return PreparedData.load(folder)
+            print(f"note: the prepared data in {folder} are incomplete ({problem}); preparing them again")
+        scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
+        try:
+            _build(source, options, scratch, identities)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(scratch, folder)
+        finally:
+            if scratch.exists():
+                shutil.rmtree(scratch, ignore_errors=True)
     return PreparedData.load(folder)

@@ -29,10 +29,18 @@ def _block(block: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**(described if isinstance(described, dict) else {"class": described}), **as_data(kwargs)}
 
 
-def describe_model(model_builder: Any) -> dict[str, Any]:
-    """Everything that defines the networks a ModelBuilder makes, and how many trainable parameters each has."""
+def parameter_count(model_builder: Any) -> int:
+    """Trainable parameters of the networks a ModelBuilder makes; building one draws no random numbers from the
+    generators training uses (so describing a model never changes what trains next)."""
+    import torch
     from lumin.nn.models.model import Model
 
+    with torch.random.fork_rng(devices=[]):
+        return int(Model(model_builder).get_param_count())
+
+
+def describe_model(model_builder: Any) -> dict[str, Any]:
+    """Everything that defines the networks a ModelBuilder makes, and how many trainable parameters each has."""
     mb = model_builder
     embedder = mb.cat_embedder
     return {
@@ -48,5 +56,5 @@ def describe_model(model_builder: Any) -> dict[str, Any]:
         "opt": as_data(mb.opt),
         "opt_args": as_data(mb.opt_args),
         "loss": as_data(mb.loss),
-        "n_parameters": int(Model(mb).get_param_count()),
+        "n_parameters": parameter_count(mb),
     }

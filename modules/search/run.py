@@ -77,7 +77,8 @@ def search(machine: str, dataset: str = "auto", quick: bool = False, trials: int
     trials = trials if trials is not None else (QUICK_TRIALS if quick else TRIALS)
     store = store_for(quick)
     with store.lock(machine):
-        run = session.start(machine, dataset, quick, PrepareOptions(cat_feats=("PRI_jet_num",)), name=NAME)
+        run = session.start(machine, dataset, quick, PrepareOptions(cat_feats=("PRI_jet_num",)), name=NAME,
+                            guard=False)
         train_fy = fold_yielder(run.prepared.train, augment=True)
         fits = partial(acceptable, train_fy=train_fy)
         started = time.perf_counter()

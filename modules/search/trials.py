@@ -5,15 +5,12 @@ folder. One search per machine and folder at a time: a lock file says so."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from modules.errors import UserError
+from modules import locks
+from modules.atomic import write_json
 
 
 class TrialStore:
@@ -27,18 +24,7 @@ class TrialStore:
 
     def save(self, trial: dict[str, Any]) -> Path:
         """Write a finished trial atomically."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        target = self.path(trial["machine"], trial["index"])
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.folder)
-        try:
-            with os.fdopen(fd, "w") as stream:
-                json.dump(trial, stream, indent=1)
-                stream.write("\n")
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        return write_json(self.path(trial["machine"], trial["index"]), trial)
 
     def load(self) -> tuple[list[dict[str, Any]], list[str]]:
         """Every complete trial of every machine, and a line for each file that could not be read."""
@@ -57,18 +43,8 @@ class TrialStore:
         """Indices of this machine's finished trials."""
         return {t["index"] for t in self.load()[0] if t["machine"] == machine}
 
-    @contextlib.contextmanager
-    def lock(self, machine: str) -> Iterator[None]:
+    def lock(self, machine: str) -> contextlib.AbstractContextManager[None]:
         """Hold this machine's lock on the folder for the duration; a second search for the same machine is refused
         (the lock goes with the process, so a killed search never leaves it held)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / f".{machine}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UserError(f"another search for machine {machine} is running into {self.folder}; wait for it "
-                                f"or run this one as another machine") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return locks.exclusive(self.folder / f".{machine}.lock", f"another search for machine {machine} into "
+                                                                 f"{self.folder}")
