@@ -12,6 +12,10 @@
    should have drawn; fastprogress's console bar draws none, so the call fails with `'ConsoleMasterBar' object has no
    attribute 'fig'`. The console bar's graph update now records that there is no figure, so the feature-selection
    functions run headless as they do in a notebook.
+4. LUMIN shuffles the order of the training folds with Python's global `random`, which other threads of the same
+   process also draw from (a Dask worker's event loop does, for its heartbeats): members trained on a cluster then
+   came out slightly different from the same members trained alone. LUMIN's training now shuffles with its own
+   generator, `FOLD_ORDER`, which `training.seed_everything` seeds with the others.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import random
 import sys
 import types
 from collections.abc import Callable
@@ -60,6 +65,14 @@ def _console_bars_keep_an_empty_graph(fastprogress: types.ModuleType) -> None:
     fastprogress.ConsoleMasterBar.update_graph = update_graph
 
 
+FOLD_ORDER = random.Random()
+"""The generator LUMIN's training shuffles fold order with (mend 4)."""
+
+
+def _private_fold_order(model_module: types.ModuleType) -> None:
+    model_module.shuffle = FOLD_ORDER.shuffle
+
+
 class _RunAfterImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds one module with the normal machinery, executes it, then hands it to `action`."""
 
@@ -99,3 +112,4 @@ def apply() -> None:
     _register_pdpbox_stand_in()
     _when_imported("torch.serialization", _allow_numpy_in_checkpoints)
     _when_imported("fastprogress.fastprogress", _console_bars_keep_an_empty_graph)
+    _when_imported("lumin.nn.models.model", _private_fold_order)

@@ -134,6 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="start again from scratch: discard an interrupted run's members and replace an existing "
                              "record (kept in results/history/)")
+    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                        help="train the ensemble members as tasks on Dask: 'local' for a cluster on this machine, or "
+                             "a scheduler's address such as tcp://host:8786")
     parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
                         help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
@@ -141,7 +144,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
-    from modules import progress
+    from modules import cluster, progress
     from modules.experiment import Experiment, run_label
     from modules.session import metrics_table, results_dir, workdir_for
 
@@ -153,6 +156,8 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
                   "FRESH": getattr(args, "fresh", False)}
     status = workdir_for(name, args.machine, args.quick) / progress.FILE
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
+    if getattr(args, "scheduler", None):
+        os.environ[cluster.ENV] = args.scheduler  # the kernel's session trains members on this cluster
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
     path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from modules import evaluation, locks, paths, training
+from modules import cluster, evaluation, locks, paths, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
@@ -103,11 +103,13 @@ class Session:
     def train(self, train_fy: Any, model_builder: Any, n_epochs: int,
               cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
               n_models: int | None = None) -> training.Training:
-        """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration."""
+        """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration;
+        on a Dask cluster when HIGGSML_SCHEDULER is set (`higgsml run --scheduler`)."""
         n_models = self.scale.n_models if n_models is None else self.scale.models(n_models)
+        client = cluster.connect() if cluster.wanted() else None
         trained = training.train_ensemble(train_fy, model_builder, n_models, n_epochs, self.weights_dir,
                                           cb_partials=cb_partials, patience=patience, seed=self.experiment.seed,
-                                          progress=self.progress)
+                                          progress=self.progress, client=client)
         self.experiment["train_time"] = trained.seconds
         self.config["training"] = trained.config
         self.config["model"] = describe_model(model_builder)

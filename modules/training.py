@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +24,7 @@ from lumin.nn.callbacks.callback import Callback
 
 from modules import scoring
 from modules.atomic import write_json
-from modules.folds import n_events
+from modules.folds import fold_yielder, n_events
 from modules.models.schedules import TrainingRecorder
 from modules.progress import Progress
 from modules.quiet import silenced
@@ -38,11 +39,14 @@ def member_seed(seed: int, member: int) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed every generator LUMIN training draws from: fold order (random), batches and augmentation (NumPy),
-    weight initialisation and dropout (torch)."""
+    """Seed every generator LUMIN training draws from: fold order (its own, see compat), batches and augmentation
+    (NumPy), weight initialisation and dropout (torch), and Python's for anything else."""
     import torch
 
+    from modules.compat import FOLD_ORDER
+
     random.seed(seed)
+    FOLD_ORDER.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
@@ -95,6 +99,7 @@ class Member:
 
     @classmethod
     def from_record(cls, record: dict[str, Any], savepath: Path) -> Member:
+        """A member from what was saved beside its weights (by an earlier run, or by a worker of a cluster)."""
         result = {**record["result"], "path": savepath / record["result"]["path"]}
         schedule = Schedule.load(savepath / f"member_{record['index']}_schedule.npz")
         return cls(record["index"], result, record["history"], record["cycle_losses"], [], record["seconds"],
@@ -232,7 +237,7 @@ def _start(savepath: Path, key: str, resume: bool) -> None:
 def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: int, savepath: Path,
                    cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
                    bs: int = BATCH_SIZE, seed: int | None = None, resume: bool = True,
-                   progress: Progress | None = None) -> Training:
+                   progress: Progress | None = None, client: Any = None) -> Training:
     """Train `n_models` members one after another, each on all folds but its own validation fold.
 
     Models are selected by validation loss (the study's choice; the AMS is only tracked). With `seed`, member i is
@@ -240,36 +245,98 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
     interrupted run finished under the same fingerprint are reused and only the rest are trained (a member is
     finished once its record `member_<i>.json` is written beside its weights; a half-trained one is trained again).
     Without `seed`, the generators run on from their current state, exactly as one LUMIN `train_models` call over
-    all members would, and nothing is reused. `seconds` is the sum of every member's training time.
+    all members would, and nothing is reused. With a Dask `client` the members are trained as tasks on its workers
+    (the same members, since each is seeded on its own). `seconds` is the wall time of this call plus the training
+    time of any reused member.
     """
     savepath = Path(savepath)
     cb_partials = list(cb_partials or [])
     resume = resume and seed is not None
     _start(savepath, fingerprint(train_fy, model_builder, n_epochs, cb_partials, patience, bs, seed), resume)
-    members = []
+    members: dict[int, Member] = {}
     for i in range(n_models):
         record, weights = savepath / f"member_{i}.json", savepath / f"model_id_{i}" / f"train_{i}.h5"
         if resume and record.exists() and weights.exists():
-            member = Member.from_record(json.loads(record.read_text()), savepath)
-            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({member.epochs} epochs, validation "
-                  f"loss {member.result['loss']:.4e})", flush=True)
-        else:
-            member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed,
-                                  progress, n_models)
-            if progress is not None:
-                progress.member_done(member.seconds)
-            recorder = member.recorder
-            Schedule(recorder.lr, recorder.momentum, recorder.batches_per_epoch).save(
-                savepath / f"member_{i}_schedule.npz")
-            write_json(record, member.record())
-            print(f"member {i + 1}/{n_models}: {member.epochs} epochs, validation loss {member.result['loss']:.4e}, "
-                  f"{member.seconds:.1f} s", flush=True)
-        members.append(member)
+            members[i] = Member.from_record(json.loads(record.read_text()), savepath)
+            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({members[i].epochs} epochs, "
+                  f"validation loss {members[i].result['loss']:.4e})", flush=True)
+    todo = [i for i in range(n_models) if i not in members]
+    reused = sorted(members)
+    clock_started = time.perf_counter()
+    if client is not None:
+        members.update(_on_cluster(client, train_fy, model_builder, todo, n_models, n_epochs, savepath, cb_partials,
+                                   patience, bs, seed, progress))
+    for i in todo if client is None else []:
+        member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed,
+                              progress, n_models)
+        _keep_member(member, savepath)
+        if progress is not None:
+            progress.member_done(member.seconds)
+        print(f"member {i + 1}/{n_models}: {member.epochs} epochs, validation loss {member.result['loss']:.4e}, "
+              f"{member.seconds:.1f} s", flush=True)
+        members[i] = member
+    ordered = [members[i] for i in range(n_models)]
     config = {"engine": "lumin", "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
               "seed": seed, "callbacks": [describe_partial(cb) for cb in cb_partials],
-              "epochs_trained": [m.epochs for m in members], "member_seconds": [m.seconds for m in members],
-              "reused_members": [m.index for m in members if m.reused]}
-    return Training(members, sum(m.seconds for m in members), savepath, config)
+              "epochs_trained": [m.epochs for m in ordered], "member_seconds": [m.seconds for m in ordered],
+              "reused_members": reused,
+              "workers": None if client is None else len(client.scheduler_info()["workers"])}
+    seconds = time.perf_counter() - clock_started + sum(members[i].seconds for i in reused)
+    return Training(ordered, seconds, savepath, config)
+
+
+def _keep_member(member: Member, savepath: Path) -> None:
+    """Save what a finished member needs to be reused: its schedule, then its record (the mark that it is done)."""
+    recorder = member.recorder
+    Schedule(recorder.lr, recorder.momentum, recorder.batches_per_epoch).save(
+        savepath / f"member_{member.index}_schedule.npz")
+    write_json(savepath / f"member_{member.index}.json", member.record())
+
+
+def train_member_task(fold_path: str, augment: bool, lumin_objects: bytes, index: int, n_epochs: int,
+                      savepath: Path, patience: int | None, bs: int, seed: int | None) -> dict[str, Any]:
+    """One member trained on a cluster's worker: it opens the fold file itself (read-only), keeps the member beside
+    its weights as sequential training does, and returns the member's record. The ModelBuilder and callbacks come
+    pickled, to be unpacked here, where importing this module has applied the LUMIN mends (a scheduler never needs
+    LUMIN)."""
+    import cloudpickle
+
+    model_builder, cb_partials = cloudpickle.loads(lumin_objects)
+    train_fy = fold_yielder(Path(fold_path), augment=augment)
+    try:
+        member = train_member(train_fy, model_builder, index, n_epochs, Path(savepath), cb_partials, patience, bs,
+                              seed)
+    finally:
+        train_fy.close()
+    _keep_member(member, Path(savepath))
+    return member.record()
+
+
+def _on_cluster(client: Any, train_fy: Any, model_builder: Any, todo: list[int], n_models: int, n_epochs: int,
+                savepath: Path, cb_partials: list[Callable[[], Any]], patience: int | None, bs: int,
+                seed: int | None, progress: Progress | None) -> dict[int, Member]:
+    """Train the members `todo` as tasks on a Dask cluster; their records come back as they finish."""
+    import cloudpickle
+    from dask.distributed import as_completed
+    from lumin.nn.data.fold_yielder import HEPAugFoldYielder
+
+    if seed is None:
+        raise ValueError("members trained on a cluster need a seed (each is seeded from it and its index)")
+    augment = isinstance(train_fy, HEPAugFoldYielder)
+    lumin_objects = cloudpickle.dumps((model_builder, cb_partials))
+    futures = [client.submit(train_member_task, str(train_fy.foldfile.filename), augment, lumin_objects, i, n_epochs,
+                             savepath, patience, bs, seed, key=f"member-{i}-{savepath.name}-{seed}", pure=False)
+               for i in todo]
+    done: dict[int, Member] = {}
+    for future in as_completed(futures):
+        member = Member.from_record(future.result(), savepath)
+        member.reused = False
+        done[member.index] = member
+        if progress is not None:
+            progress.member_done(member.seconds)
+        print(f"member {member.index + 1}/{n_models} (on a worker): {member.epochs} epochs, validation loss "
+              f"{member.result['loss']:.4e}, {member.seconds:.1f} s", flush=True)
+    return done
 
 
 def describe_partial(p: Any) -> str:

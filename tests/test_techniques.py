@@ -250,3 +250,17 @@ def test_test_time_predictions_are_the_mean_over_eight_transformed_copies(notebo
     plain = ensemble.predict(np.nan_to_num(inputs), verbose=False).ravel()
     np.testing.assert_allclose(table.pred.to_numpy(), mean, atol=1e-6)
     assert np.abs(table.pred.to_numpy() - plain).max() > 1e-4, "the copies do change the predictions"
+
+
+def test_vectorised_test_time_augmentation_equals_lumins(notebook_run: Any, tmp_path: Path) -> None:
+    from modules import tta
+
+    namespace = notebook_run("13")
+    ensemble, prepared = namespace["ensemble"], namespace["run"].prepared
+    for foldfile in (prepared.val, prepared.test):
+        lumin, _ = evaluation.predict(ensemble, foldfile, tta=True, workdir=tmp_path)
+        fast, _ = tta.predict(ensemble, foldfile)
+        assert list(fast.columns) == list(lumin.columns) and len(fast) == len(lumin)
+        np.testing.assert_allclose(fast.pred.to_numpy(), lumin.pred.to_numpy(), atol=1e-6, rtol=0)
+        assert (fast.fold.to_numpy() == lumin.fold.to_numpy()).all()
+        assert (fast.gen_weight.to_numpy() == lumin.gen_weight.to_numpy()).all()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from modules import evaluation, session, training
+from modules import cluster, evaluation, session, training
 from modules.data.identity import is_simulated
 from modules.data.prepare import PrepareOptions
 from modules.data.sources import add_dataset_argument
@@ -52,9 +53,10 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
     n_parameters, body_width = size(params, train_fy)
     onecycle = partial(OneCycle, lengths=(run.scale.cycle(5), run.scale.cycle(10)), lr_range=[1e-4, 1e-2],
                        mom_range=(0.85, 0.95), interp="cosine")
+    client = cluster.connect() if cluster.wanted() else None
     trained = training.train_ensemble(train_fy, builder, run.scale.models(MODELS), run.scale.epochs(15),
                                       run.workdir / "trial", cb_partials=[onecycle],
-                                      seed=_seed(run.experiment.seed, index))
+                                      seed=_seed(run.experiment.seed, index), client=client)
     ensemble = load_ensemble(trained, builder)
     cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir)
     test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir)
@@ -130,6 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--machine", default="local", help="machine name from machines.toml (default: %(default)s)")
     add_dataset_argument(parser)
     parser.add_argument("--quick", action="store_true", help="a few thousand events, 2 models, 2 epochs a trial")
+    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                        help="train each trial's members as tasks on Dask ('local', or a scheduler's address)")
     parser.add_argument("--gp-after", type=int, default=None, metavar="N",
                         help="once N trials exist (all machines), propose with a Gaussian process (default: random)")
 
@@ -141,5 +145,7 @@ def main(args: argparse.Namespace) -> int:
     lookup_machine(args.machine)
     if args.trials is not None and args.trials < 1:
         raise UserError(f"--trials must be at least 1, got {args.trials}")
+    if args.scheduler:
+        os.environ[cluster.ENV] = args.scheduler
     search(args.machine, str(args.dataset), args.quick, args.trials, args.gp_after)
     return 0

@@ -1,0 +1,140 @@
+"""Benchmark: the final model trained and scored the study's way against this project's fastest way, on the same
+prepared data in one run.
+
+(a) the study's way: members trained one after another with LUMIN's `train_models` over `HEPAugFoldYielder` folds,
+    then LUMIN's test-time augmentation;
+(b) the fastest way here: the same members as tasks on a local Dask cluster (one worker per core), then the
+    vectorised test-time augmentation with every core.
+
+Both train the same members (each is seeded from the machine's seed and its index), so their scores should agree;
+the script prints wall times, peak memory, the ratios b/a, both ensembles' validation and test AMS, and the training
+throughput as a fraction of this machine's measured large-matrix-multiply FLOP/s. The records go to a temporary
+folder, never to results/.
+
+    python benchmarks/bench_speed.py --machine epyc2 [--models 10] [--epochs 15] [--workers N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+NAME = "13_swish_ensemble_embed_aug_onecycle_dense"
+
+
+def matmul_flops(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """This machine's float32 matrix-multiply throughput with `threads` torch threads, in FLOP/s."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def peak_memory_gb() -> float:
+    """The largest resident set of this process or any child it waited for (the workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024**2
+
+
+def score(table: Any, cut_table: Any, prepared: Any) -> dict[str, float]:
+    from modules import scoring
+
+    cut = scoring.choose_cut(cut_table.pred.to_numpy(), cut_table.gen_target.to_numpy(),
+                             cut_table.gen_weight_original.to_numpy(), wgt_factor=prepared.weight_scale["val"])
+    scale = {k: v for k, v in prepared.weight_scale.items() if k in ("public", "private")}
+    public = scoring.score_test_per_fold(table, cut.cut, scale)["test_public_ams_mean"]
+    return {"val_ams_smooth": cut.ams_at_cut, "test_public_ams": scoring.score_test(table, cut.cut, scale)[
+        "test_public_ams"], "test_public_ams_mean": public[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--machine", default="local")
+    parser.add_argument("--dataset", default="auto")
+    parser.add_argument("--quick", action="store_true", help="a few thousand events")
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    os.environ["HIGGSML_RESULTS_DIR"] = tempfile.mkdtemp(prefix="bench_speed_")
+
+    import torch
+    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+
+    from modules import cluster, evaluation, paths, training, tta
+    from modules.experiment import lookup_machine
+    from modules.models.describe import parameter_count
+    from modules.models.ensembles import load_ensemble
+    from modules.runner import run_in_process
+
+    threads = lookup_machine(args.machine).torch_threads or os.cpu_count() or 1
+    namespace = run_in_process(paths.NOTEBOOKS_DIR / NAME / f"{NAME}.ipynb",
+                               {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True},
+                               until="model_builder =")
+    run, train_fy, builder = namespace["run"], namespace["train_fy"], namespace["model_builder"]
+    onecycle = partial(OneCycle, lengths=(5 * args.epochs // 15 or 1, 10 * args.epochs // 15 or 1),
+                       lr_range=[1e-4, 1e-2], mom_range=(0.85, 0.95), interp="cosine")
+    seed, prepared, work = run.experiment.seed, run.prepared, Path(tempfile.mkdtemp(prefix="bench_speed_w_"))
+    print(f"{run.source.description}\n{args.models} members x {args.epochs} epochs; machine {args.machine} "
+          f"(seed {seed}); {os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}", flush=True)
+
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    study = training.train_ensemble(train_fy, builder, args.models, args.epochs, work / "a", cb_partials=[onecycle],
+                                    seed=seed, resume=False)
+    a_train = time.perf_counter() - started
+    ensemble_a = load_ensemble(study, builder)
+    started = time.perf_counter()
+    val_a, _ = evaluation.predict(ensemble_a, prepared.val, tta=True, workdir=work)
+    test_a, _ = evaluation.predict(ensemble_a, prepared.test, tta=True, workdir=work)
+    a_tta = time.perf_counter() - started
+
+    client = cluster.connect("local", workers=args.workers)
+    started = time.perf_counter()
+    fast = training.train_ensemble(train_fy, builder, args.models, args.epochs, work / "b", cb_partials=[onecycle],
+                                   seed=seed, resume=False, client=client)
+    b_train = time.perf_counter() - started
+    client.close()
+    client.cluster.close()
+    ensemble_b = load_ensemble(fast, builder)
+    torch.set_num_threads(os.cpu_count() or 1)
+    started = time.perf_counter()
+    val_b, _ = tta.predict(ensemble_b, prepared.val)
+    test_b, _ = tta.predict(ensemble_b, prepared.test)
+    b_tta = time.perf_counter() - started
+
+    steps = sum(sum(m.recorder.batches_per_epoch) for m in study.members)
+    flops_per_step = 6 * parameter_count(builder) * training.BATCH_SIZE  # forward 2, backward 4 per weight and event
+    peak = matmul_flops(os.cpu_count() or 1)
+    rows = [("training (s)", a_train, b_train), ("test-time-augmented inference, val + test (s)", a_tta, b_tta)]
+    print(f"\n{'':48} {'(a) study':>12} {'(b) fastest':>12} {'b/a':>6}")
+    for label, a, b in rows:
+        print(f"{label:48} {a:12.1f} {b:12.1f} {b / a:6.2f}")
+    scores_a, scores_b = score(test_a, val_a, prepared), score(test_b, val_b, prepared)
+    for metric in scores_a:
+        print(f"{metric:48} {scores_a[metric]:12.4f} {scores_b[metric]:12.4f}")
+    print(f"\nlargest |prediction a - b|: val {abs(val_a.pred - val_b.pred).max():.2e}, "
+          f"test {abs(test_a.pred - test_b.pred).max():.2e}")
+    for label, seconds in (("(a)", a_train), ("(b)", b_train)):
+        print(f"training throughput {label}: {steps * flops_per_step / seconds / 1e9:.2f} GFLOP/s = "
+              f"{steps * flops_per_step / seconds / peak:.1%} of the measured matmul {peak / 1e9:.1f} GFLOP/s "
+              f"({os.cpu_count()} threads)")
+    print(f"peak resident memory: {peak_memory_gb():.2f} GB (largest process)")
+
+
+if __name__ == "__main__":
+    main()
