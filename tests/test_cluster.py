@@ -14,33 +14,19 @@ from typing import Any
 
 import pytest
 import torch
+from quick_models import final_model, quick_train_folds
 
 from modules import cluster, training
-from modules.data import sources
-from modules.data.prepare import PrepareOptions, prepare
-from modules.folds import fold_yielder
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def train_fy(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("cluster")
-    source = sources.resolve("simulated", data_dir=root, events=20_000)
-    prepared = prepare(source, PrepareOptions(cat_feats=("PRI_jet_num",), seed=9, max_events=6000), root=root / "p")
-    fy = fold_yielder(prepared.train, augment=True)
-    yield fy
-    fy.close()
+    yield from quick_train_folds(tmp_path_factory.mktemp("cluster"), seed=9)
 
 
-def builder(fy: Any) -> Any:
-    from lumin.nn.models.helpers import CatEmbedder
-    from lumin.nn.models.model_builder import ModelBuilder
-
-    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
-                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]),
-                        model_args={"body": {"act": "swish", "width": 33, "depth": 6, "dense": True}},
-                        opt_args={"opt": "adam", "eps": 1e-8})
+builder = final_model
 
 
 def same_members(a: training.Training, b: training.Training) -> None:

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 import torch
+from quick_models import final_model, quick_train_folds
 
 from modules import training
-from modules.data import sources
-from modules.data.prepare import PrepareOptions, prepare
-from modules.folds import fold_yielder
 from modules.models.describe import as_data, describe_model
 from modules.models.schedules import epochs_from_sub_epochs
 from modules.quiet import silenced
@@ -25,22 +23,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def train_fy(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    root = tmp_path_factory.mktemp("training")
-    source = sources.resolve("simulated", data_dir=root, events=20_000)
-    prepared = prepare(source, PrepareOptions(cat_feats=("PRI_jet_num",), seed=5, max_events=6000), root=root / "p")
-    fy = fold_yielder(prepared.train, augment=True)
-    yield fy
-    fy.close()
+    yield from quick_train_folds(tmp_path_factory.mktemp("training"), seed=5)
 
 
-def builder(fy: Any) -> Any:
-    from lumin.nn.models.helpers import CatEmbedder
-    from lumin.nn.models.model_builder import ModelBuilder
-
-    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
-                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]),
-                        model_args={"body": {"act": "swish", "width": 33, "depth": 6, "dense": True}},
-                        opt_args={"opt": "adam", "eps": 1e-8})
+builder = final_model
 
 
 def weights_of(path: Path) -> dict[str, torch.Tensor]:

@@ -10,14 +10,13 @@ Blind by default: no private-leaderboard score appears anywhere until `--unblind
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import tempfile
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from modules import paths
+from modules.atomic import write_text
 from modules.errors import UserError
 from modules.results.comparison import ExpComp
 from modules.results.paper import paper_result
@@ -188,11 +187,7 @@ def build(results_dir: Path, out: Path, blind: bool = True, dataset_spec: str = 
     if skipped:
         lines += ["## Files skipped", "", *[f"- {line}" for line in skipped], ""]
     text = "\n".join(lines)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w") as stream:
-        stream.write(text)
-    os.replace(tmp, out)
+    write_text(out, text)
     return text, skipped
 
 
