@@ -114,7 +114,8 @@ def describe(status: dict[str, Any]) -> str:
 class Watcher:
     """Shows a run's status file while it runs: a live line on a terminal, else one line per stage or member."""
 
-    def __init__(self, path: Path, stream: TextIO = sys.stderr, interval: float = 0.5) -> None:
+    def __init__(self, path: Path, stream: TextIO | None = None, interval: float = 0.5) -> None:
+        stream = sys.stdout if stream is None else stream  # the run's story goes to stdout; errors alone to stderr
         self.path, self.stream, self.interval = Path(path), stream, interval
         self.live = stream.isatty()
         self.started = time.time()
