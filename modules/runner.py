@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modules import paths
+from modules.batched import ENGINE_ENV, ENGINES
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
 
@@ -137,6 +138,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
                         help="train the ensemble members as tasks on Dask: 'local' for a cluster on this machine, or "
                              "a scheduler's address such as tcp://host:8786")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="how to train the members: 'lumin' (the study's way, one member after another; the "
+                             "default) or 'batched' (all members at once, same batches and schedules; experiments it "
+                             "cannot train fall back to LUMIN with a note)")
     parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
                         help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
@@ -158,6 +163,8 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
     if getattr(args, "scheduler", None):
         os.environ[cluster.ENV] = args.scheduler  # the kernel's session trains members on this cluster
+    if getattr(args, "engine", None):
+        os.environ[ENGINE_ENV] = args.engine
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
     path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"

@@ -104,12 +104,15 @@ class Session:
               cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
               n_models: int | None = None) -> training.Training:
         """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration;
-        on a Dask cluster when HIGGSML_SCHEDULER is set (`higgsml run --scheduler`)."""
+        on a Dask cluster when HIGGSML_SCHEDULER is set (`higgsml run --scheduler`), or all members at once when
+        HIGGSML_ENGINE is `batched` (`higgsml run --engine batched`) and the batched engine supports the experiment
+        (otherwise it says why and trains with LUMIN)."""
         n_models = self.scale.n_models if n_models is None else self.scale.models(n_models)
-        client = cluster.connect() if cluster.wanted() else None
+        engine = training.pick_engine(model_builder, cb_partials, self.experiment.name)
+        client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
         trained = training.train_ensemble(train_fy, model_builder, n_models, n_epochs, self.weights_dir,
                                           cb_partials=cb_partials, patience=patience, seed=self.experiment.seed,
-                                          progress=self.progress, client=client)
+                                          progress=self.progress, client=client, engine=engine)
         self.experiment["train_time"] = trained.seconds
         self.config["training"] = trained.config
         self.config["model"] = describe_model(model_builder)

@@ -24,6 +24,7 @@ from lumin.nn.callbacks.callback import Callback
 
 from modules import scoring
 from modules.atomic import write_json
+from modules.batched import ENGINES, chosen_engine
 from modules.folds import fold_yielder, n_events
 from modules.models.schedules import TrainingRecorder
 from modules.progress import Progress
@@ -31,6 +32,18 @@ from modules.quiet import silenced
 from modules.timing import timer
 
 BATCH_SIZE = 256
+def pick_engine(model_builder: Any, cb_partials: list[Callable[[], Any]] | None, what: str) -> str:
+    """The engine HIGGSML_ENGINE asks for, unless it is `batched` and the batched engine cannot train this model
+    with these callbacks: then LUMIN, saying why."""
+    engine = chosen_engine()
+    if engine == "batched":
+        from modules.batched.engine import unsupported
+
+        reason = unsupported(model_builder, list(cb_partials or []))
+        if reason is not None:
+            print(f"the batched engine cannot train {what}: {reason}; training with LUMIN", flush=True)
+            return "lumin"
+    return engine
 
 
 def member_seed(seed: int, member: int) -> int:
@@ -78,8 +91,10 @@ class Member:
 
     @property
     def recorder(self) -> TrainingRecorder | Schedule:
-        """The LR and momentum at every step and the steps of each epoch (live, or as saved for a reused member)."""
-        if self.reused and self.schedule is not None:
+        """The LR and momentum at every step and the steps of each epoch (live, or as saved for a reused member or
+        one the batched engine trained)."""
+        live = next((c for c in self.callbacks if isinstance(c, TrainingRecorder)), None)
+        if live is None and self.schedule is not None:
             return self.schedule
         return self.callback(TrainingRecorder)
 
@@ -208,14 +223,16 @@ def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, s
 
 
 def fingerprint(train_fy: Any, model_builder: Any, n_epochs: int, cb_partials: list[Callable[[], Any]],
-                patience: int | None, bs: int, seed: int | None) -> str:
+                patience: int | None, bs: int, seed: int | None, engine: str = "lumin") -> str:
     """A hash of everything that decides what a member becomes: data file, model, callbacks, epochs, patience,
-    batch size and seed. Saved members are reused only under the same fingerprint."""
+    batch size, seed and (other than LUMIN's) engine. Saved members are reused only under the same fingerprint."""
     from modules.models.describe import describe_model
 
     payload = {"data": str(Path(train_fy.foldfile.filename).resolve()), "model": describe_model(model_builder),
                "callbacks": [describe_partial(cb) for cb in cb_partials], "n_epochs": n_epochs, "patience": patience,
                "batch_size": bs, "seed": seed}
+    if engine != "lumin":
+        payload["engine"] = engine
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -237,7 +254,7 @@ def _start(savepath: Path, key: str, resume: bool) -> None:
 def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: int, savepath: Path,
                    cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
                    bs: int = BATCH_SIZE, seed: int | None = None, resume: bool = True,
-                   progress: Progress | None = None, client: Any = None) -> Training:
+                   progress: Progress | None = None, client: Any = None, engine: str = "lumin") -> Training:
     """Train `n_models` members one after another, each on all folds but its own validation fold.
 
     Models are selected by validation loss (the study's choice; the AMS is only tracked). With `seed`, member i is
@@ -246,13 +263,18 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
     finished once its record `member_<i>.json` is written beside its weights; a half-trained one is trained again).
     Without `seed`, the generators run on from their current state, exactly as one LUMIN `train_models` call over
     all members would, and nothing is reused. With a Dask `client` the members are trained as tasks on its workers
-    (the same members, since each is seeded on its own). `seconds` is the wall time of this call plus the training
-    time of any reused member.
+    (the same members, since each is seeded on its own). With `engine='batched'` the members still to train are
+    trained all at once (see `modules.batched`; it needs a seed and one of the networks and schedules it supports).
+    `seconds` is the wall time of this call plus the training time of any reused member.
     """
     savepath = Path(savepath)
     cb_partials = list(cb_partials or [])
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if engine == "batched" and (seed is None or client is not None):
+        raise ValueError("the batched engine needs a seed and runs in this process (no Dask client)")
     resume = resume and seed is not None
-    _start(savepath, fingerprint(train_fy, model_builder, n_epochs, cb_partials, patience, bs, seed), resume)
+    _start(savepath, fingerprint(train_fy, model_builder, n_epochs, cb_partials, patience, bs, seed, engine), resume)
     members: dict[int, Member] = {}
     for i in range(n_models):
         record, weights = savepath / f"member_{i}.json", savepath / f"model_id_{i}" / f"train_{i}.h5"
@@ -266,7 +288,10 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
     if client is not None:
         members.update(_on_cluster(client, train_fy, model_builder, todo, n_models, n_epochs, savepath, cb_partials,
                                    patience, bs, seed, progress))
-    for i in todo if client is None else []:
+    if engine == "batched" and todo:
+        members.update(_batched(train_fy, model_builder, todo, n_models, n_epochs, savepath, cb_partials, patience,
+                                bs, seed, progress))
+    for i in todo if client is None and engine == "lumin" else []:
         member = train_member(train_fy, model_builder, i, n_epochs, savepath, cb_partials, patience, bs, seed,
                               progress, n_models)
         _keep_member(member, savepath)
@@ -276,13 +301,38 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
               f"{member.seconds:.1f} s", flush=True)
         members[i] = member
     ordered = [members[i] for i in range(n_models)]
-    config = {"engine": "lumin", "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
+    config = {"engine": engine, "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
               "seed": seed, "callbacks": [describe_partial(cb) for cb in cb_partials],
               "epochs_trained": [m.epochs for m in ordered], "member_seconds": [m.seconds for m in ordered],
               "reused_members": reused,
               "workers": None if client is None else len(client.scheduler_info()["workers"])}
     seconds = time.perf_counter() - clock_started + sum(members[i].seconds for i in reused)
     return Training(ordered, seconds, savepath, config)
+
+
+def _batched(train_fy: Any, model_builder: Any, todo: list[int], n_models: int, n_epochs: int, savepath: Path,
+             cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seed: int,
+             progress: Progress | None) -> dict[int, Member]:
+    """Train the members `todo` together with the batched engine and keep each as sequential training does; each
+    member's time is an equal share of the whole."""
+    from modules.batched import engine
+
+    with timer() as clock, silenced():
+        outcomes = engine.train(train_fy, model_builder, todo, n_epochs, savepath, cb_partials, patience, bs,
+                                [member_seed(seed, i) for i in todo], progress, n_models)
+    done: dict[int, Member] = {}
+    for outcome in outcomes:
+        member = Member(outcome.index, outcome.result, outcome.history, [], outcome.callbacks,
+                        clock["seconds"] / len(outcomes), outcome.epochs,
+                        schedule=Schedule(outcome.lr, outcome.momentum, outcome.batches_per_epoch))
+        _keep_member(member, savepath)
+        done[member.index] = member
+        print(f"member {member.index + 1}/{n_models} (batched): {member.epochs} epochs, validation loss "
+              f"{member.result['loss']:.4e}", flush=True)
+    if progress is not None:
+        progress.member_done(clock["seconds"])
+    print(f"{len(outcomes)} members trained together in {clock['seconds']:.1f} s", flush=True)
+    return done
 
 
 def _keep_member(member: Member, savepath: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from modules import cluster, evaluation, session, training
+from modules.batched import ENGINE_ENV, ENGINES
 from modules.data.identity import is_simulated
 from modules.data.prepare import PrepareOptions
 from modules.data.sources import add_dataset_argument
@@ -53,10 +54,11 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
     n_parameters, body_width = size(params, train_fy)
     onecycle = partial(OneCycle, lengths=(run.scale.cycle(5), run.scale.cycle(10)), lr_range=[1e-4, 1e-2],
                        mom_range=(0.85, 0.95), interp="cosine")
-    client = cluster.connect() if cluster.wanted() else None
+    engine = training.pick_engine(builder, [onecycle], f"trial {index}")
+    client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
     trained = training.train_ensemble(train_fy, builder, run.scale.models(MODELS), run.scale.epochs(15),
                                       run.workdir / "trial", cb_partials=[onecycle],
-                                      seed=_seed(run.experiment.seed, index), client=client)
+                                      seed=_seed(run.experiment.seed, index), client=client, engine=engine)
     ensemble = load_ensemble(trained, builder)
     cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir)
     test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir)
@@ -67,7 +69,8 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
             "params": params.as_dict(), "label": params.label, "n_parameters": n_parameters,
             "body_width": body_width, "scores": scores,
             "times": {"train": trained.seconds, "val": val["val_time"], "test": test.get("test_time")},
-            "n_models": len(trained.members), "n_epochs": trained.config["n_epochs"], "quick": run.quick,
+            "n_models": len(trained.members), "n_epochs": trained.config["n_epochs"], "engine": engine,
+            "quick": run.quick,
             "dataset": {"sha1": [f.get("sha1") for f in identity], "simulated": any(is_simulated(f) for f in identity),
                         "description": run.source.description},
             "hardware": run.experiment.hardware, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -134,6 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a few thousand events, 2 models, 2 epochs a trial")
     parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
                         help="train each trial's members as tasks on Dask ('local', or a scheduler's address)")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="train each trial's members with LUMIN one by one (default) or all at once ('batched')")
     parser.add_argument("--gp-after", type=int, default=None, metavar="N",
                         help="once N trials exist (all machines), propose with a Gaussian process (default: random)")
 
@@ -147,5 +152,7 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--trials must be at least 1, got {args.trials}")
     if args.scheduler:
         os.environ[cluster.ENV] = args.scheduler
+    if args.engine:
+        os.environ[ENGINE_ENV] = args.engine
     search(args.machine, str(args.dataset), args.quick, args.trials, args.gp_after)
     return 0

@@ -1,0 +1,293 @@
+"""The batched engine: every ensemble member trained at once as one stacked computation, each on its own nine folds
+with its own batches, schedule and Adam state, then written back as LUMIN `Model`s so that ensembles, saving and
+prediction stay LUMIN's.
+
+Member i starts from the weights LUMIN would give it (the `Model` is built after the same seeding), draws the same
+batches of the same augmented events (see `member.Stream`), follows LUMIN's own callbacks for its learning rate,
+momentum and early stopping, and is validated on fold i after every epoch; the state with the lowest validation
+loss is kept, as LUMIN's SaveBest does. What differs from LUMIN is only the order of floating-point sums inside the
+stacked products, so a member's losses agree with LUMIN's to float precision at first and drift apart only as far as
+any two runs of one training on different hardware would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modules.batched.member import Driver, Stream, augment, check_callbacks
+from modules.batched.network import StackedNetwork, Unsupported
+from modules.folds import n_events
+from modules.progress import Progress
+from modules.scoring import BR
+
+
+@dataclass
+class Outcome:
+    """What the engine returns for one member, in the form LUMIN's training gives it."""
+
+    index: int
+    result: dict[str, Any]
+    history: tuple[dict[str, list[float]], dict[str, list[float]]]
+    callbacks: list[Any]
+    epochs: int
+    lr: list[float]
+    momentum: list[float]
+    batches_per_epoch: list[int]
+
+
+class Adam:
+    """torch's Adam (no AMSGrad) on the stacked parameters, with a learning rate, beta1 and step count per member."""
+
+    def __init__(self, shape: torch.Size, beta2: float, eps: float, weight_decay: float) -> None:
+        self.m, self.v = torch.zeros(shape), torch.zeros(shape)
+        self.steps = np.zeros(shape[0], dtype=np.int64)
+        self.beta2, self.eps, self.weight_decay = beta2, eps, weight_decay
+
+    def step(self, theta: torch.Tensor, grad: torch.Tensor, lr: np.ndarray, beta1: np.ndarray,
+             rows: np.ndarray | None = None) -> None:
+        """Update `theta` with `grad` for every member, or only for the members `rows`."""
+        if rows is not None:
+            index = torch.from_numpy(rows)
+            sub_theta, sub_m, sub_v = theta[index], self.m[index], self.v[index]
+            self._update(sub_theta, grad[index], sub_m, sub_v, lr[rows], beta1[rows], rows)
+            theta[index], self.m[index], self.v[index] = sub_theta, sub_m, sub_v
+            return
+        self._update(theta, grad, self.m, self.v, lr, beta1, slice(None))
+
+    def _update(self, theta: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr: np.ndarray,
+                beta1: np.ndarray, rows: Any) -> None:
+        self.steps[rows] += 1
+        steps = self.steps[rows]
+        if self.weight_decay:
+            grad = grad.add(theta, alpha=self.weight_decay)
+        b1 = torch.from_numpy(beta1.astype(np.float32))[:, None]
+        m.mul_(b1).add_(grad * (1 - b1))
+        v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+        step_size = torch.from_numpy((lr / (1 - beta1**steps)).astype(np.float32))[:, None]
+        root_bc2 = torch.from_numpy(np.sqrt(1 - self.beta2**steps).astype(np.float32))[:, None]
+        theta.addcdiv_(m * step_size, v.sqrt().div_(root_bc2).add_(self.eps), value=-1)
+
+
+def _optimiser_settings(model: Any) -> dict[str, Any]:
+    """The Adam settings of a LUMIN Model, or `Unsupported` for any other optimiser."""
+    if type(model.opt) is not torch.optim.Adam:
+        raise Unsupported(f"optimiser {type(model.opt).__name__} (the batched engine has Adam)")
+    group = model.opt.param_groups[0]
+    if group.get("amsgrad") or group.get("maximize"):
+        raise Unsupported("Adam with amsgrad or maximize")
+    return {"lr": float(group["lr"]), "betas": tuple(group["betas"]), "eps": float(group["eps"]),
+            "weight_decay": float(group["weight_decay"])}
+
+
+def unsupported(model_builder: Any, cb_partials: list[Callable[[], Any]]) -> str | None:
+    """Why the batched engine cannot train this model with these callbacks, or None if it can."""
+    from lumin.nn.models.model import Model
+
+    try:
+        check_callbacks(cb_partials)
+        model = Model(model_builder)
+        _optimiser_settings(model)
+        StackedNetwork([model.model])
+    except Unsupported as reason:
+        return str(reason)
+    return None
+
+
+def _folds(fy: Any) -> list[dict[str, np.ndarray]]:
+    """Every fold of the file in memory: inputs (float64, undefined values as 0), targets, weights, original
+    weights."""
+    out = []
+    for i in range(fy.n_folds):
+        fold = fy.foldfile[f"fold_{i}"]
+        weights = fold["weights"][()].reshape(-1)
+        out.append({"inputs": np.nan_to_num(fold["inputs"][()].astype(np.float64)),
+                    "targets": fold["targets"][()].reshape(-1), "weights": weights,
+                    "gen_weight_original": fold["gen_weight_original"][()].reshape(-1)
+                    if "gen_weight_original" in fold else weights})
+    return out
+
+
+def _bce(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """LUMIN's loss per event: weighted binary cross-entropy of the sigmoid output (logs clamped as torch's)."""
+    return torch.nn.functional.binary_cross_entropy(p, y, weight=w, reduction="none")
+
+
+def _bce_gradient(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor, bs: int) -> torch.Tensor:
+    """d(batch-mean weighted BCE)/d(logit), computed as torch's BCE and sigmoid backward passes compute it, so an
+    event whose output has saturated to exactly 0 or 1 gives no gradient, as in LUMIN's training."""
+    variance = (1 - p) * p
+    return (p - y) / variance.clamp(min=1e-12) * (w / bs) * variance
+
+
+def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: int) -> float:
+    """LUMIN's AMS metric on a validation fold (`ams_scan_quick`: the best AMS of cutting above each event's
+    prediction, weights scaled to the whole training set) with cumulative sums instead of a loop over events."""
+    from modules.scoring import ams
+
+    order = np.argsort(pred, kind="quicksort")  # the sort pandas' sort_values does
+    signal = np.where(target[order] == 1, weight[order], 0.0).astype(np.float64)
+    background = np.where(target[order] == 0, weight[order], 0.0).astype(np.float64)
+    s = signal.sum() - np.r_[0.0, np.cumsum(signal)[:-1]]
+    b = background.sum() - np.r_[0.0, np.cumsum(background)[:-1]]
+    factor = n_total / len(pred)
+    s, b = np.clip(s, 0, None) * factor, np.clip(b, 0, None) * factor
+    values = np.where(b > 0, ams(s, np.where(b > 0, b, 1.0), BR), -1.0)
+    return float(max(0.0, values.max()))
+
+
+def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepath: Path,
+          cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seeds: list[int],
+          progress: Progress | None = None, n_members: int | None = None) -> list[Outcome]:
+    """Train the members `indices` (member i validates on fold i mod the number of folds) all at once, member i
+    seeded with `seeds[k]` as LUMIN's training of it would be, and save each one's best state as LUMIN's
+    `model_id_<i>/train_<i>.h5` under `savepath`."""
+    from lumin.nn.models.model import Model
+
+    from modules.training import seed_everything
+
+    check_callbacks(cb_partials)
+    models = []
+    for seed in seeds:
+        seed_everything(seed)
+        models.append(Model(model_builder))
+    settings = _optimiser_settings(models[0])
+    net = StackedNetwork([m.model for m in models])
+    feats = fy.cont_feats + fy.cat_feats
+    folds, n_total = _folds(fy), n_events(fy)
+    drivers = [Driver(i, fy, bs, cb_partials, patience, settings["lr"], settings["betas"][0]) for i in indices]
+    streams = [Stream(fy, seed, fy.n_folds, d.val_idx) for seed, d in zip(seeds, drivers, strict=True)]
+    val = _validation_set(folds, feats, streams, [d.val_idx for d in drivers])
+    adam = Adam(net.theta.shape, settings["betas"][1], settings["eps"], settings["weight_decay"])
+    size = len(indices)
+    best_theta, best_loss = net.theta.clone(), np.full(size, math.inf)
+    train_losses: list[list[float]] = [[] for _ in indices]
+    val_losses: list[list[float]] = [[] for _ in indices]
+    ams: list[list[float]] = [[] for _ in indices]
+    best_ams, epochs, batches = np.zeros(size), np.zeros(size, dtype=int), [[] for _ in indices]
+    live = np.array([True] * size)
+    n_members = n_members or size
+    if progress is not None:  # the members advance together: shown as the last member, epoch by epoch
+        progress.member_begins(n_members - 1, n_members, n_epochs)
+    for _ in range(n_epochs):
+        if not live.any():
+            break
+        in_epoch = live.copy()
+        counts = np.zeros(size, dtype=int)
+        orders = [list(s.next_fold_order()) if live[k] else [] for k, s in enumerate(streams)]
+        for k in np.flatnonzero(live):
+            drivers[k].epoch_begins(streams[k].trn_idxs)
+        for slot in range(fy.n_folds - 1):
+            active = np.flatnonzero(in_epoch)
+            if not len(active):
+                break
+            x, y, w, n_batches = _slot_data(folds, feats, streams, orders, active, slot, bs, size)
+            for k in active:
+                drivers[k].fold_begins(orders[k][slot])
+            loss_sum = torch.zeros(size)
+            for step in range(int(n_batches.max())):
+                stepping = active[n_batches[active] > step]
+                for k in stepping:
+                    drivers[k].batch_begins()
+                lr = np.array([d.lr for d in drivers])
+                beta1 = np.array([d.mom for d in drivers])
+                sl = slice(step * bs, (step + 1) * bs)
+                logits, cache = net.forward(x[:, sl], keep=True)
+                p = torch.sigmoid(logits)
+                yb, wb = y[:, sl], w[:, sl]
+                net.backward(cache, _bce_gradient(p, yb, wb, bs))
+                with torch.no_grad():
+                    loss_sum += _bce(p, yb, wb).mean(1)
+                adam.step(net.theta, net.grad, lr, beta1, None if len(stepping) == size else stepping)
+                for k in stepping:
+                    drivers[k].batch_ends()
+            sums = loss_sum.numpy()
+            for k in active:
+                train_losses[k].append(float(sums[k] / n_batches[k]))
+                counts[k] += n_batches[k]
+                drivers[k].fold_ends()
+                if drivers[k].stopped:
+                    in_epoch[k] = False
+        for k in np.flatnonzero(live):
+            drivers[k].training_epoch_ends()
+            batches[k].append(int(counts[k]))
+        losses, preds = _validate(net, val)
+        for k in np.flatnonzero(live):
+            epochs[k] += 1
+            val_losses[k].append(float(losses[k]))
+            n_val = val["sizes"][k]
+            ams[k].append(max_ams(preds[k, :n_val], val["targets"][k, :n_val].numpy(), val["original"][k][:n_val],
+                                   n_total))
+            if losses[k] < best_loss[k] or math.isinf(best_loss[k]):
+                best_loss[k], best_ams[k] = losses[k], ams[k][-1]
+                best_theta[k] = net.theta[k]
+            drivers[k].validated(float(losses[k]))
+            if drivers[k].stopped:
+                live[k] = False
+        if progress is not None:
+            progress.epoch_done(n_members - 1, n_members, int(epochs.max()), n_epochs, float(np.mean(losses)))
+    outcomes = []
+    for k, (i, model, driver) in enumerate(zip(indices, models, drivers, strict=True)):
+        driver.train_ends()
+        model.model.load_state_dict(net.state_dict(k, best_theta))
+        folder = Path(savepath) / f"model_id_{i}"
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / f"train_{i}.h5")
+        history = ({"Training": train_losses[k], "Validation": val_losses[k]}, {"AMS": ams[k]})
+        outcomes.append(Outcome(i, {"loss": float(best_loss[k]), "AMS": float(best_ams[k]), "path": folder},
+                                history, driver.callbacks, int(epochs[k]), driver.lr_history, driver.mom_history,
+                                batches[k]))
+    return outcomes
+
+
+def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream], orders: list[list[int]],
+               active: np.ndarray, slot: int, bs: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                          np.ndarray]:
+    """Each active member's next training fold, augmented and put in its batch order, stacked (members, events,
+    features); members with fewer batches (or none) are padded with zero-weight events."""
+    per_member, n_batches = {}, np.zeros(size, dtype=int)
+    for k in active:
+        fold = folds[orders[k][slot]]
+        angles, flips, order = streams[k].draw(len(fold["inputs"]), bs)
+        inputs = augment(fold["inputs"], feats, angles, flips, streams[k].reflect_axes)
+        per_member[k] = (inputs[order], fold["targets"][order], fold["weights"][order])
+        n_batches[k] = len(order) // bs
+    length = int(n_batches.max()) * bs
+    x = np.zeros((size, length, len(feats)), dtype=np.float32)
+    y, w = np.zeros((size, length), dtype=np.float32), np.zeros((size, length), dtype=np.float32)
+    for k, (inputs, targets, weights) in per_member.items():
+        x[k, :len(inputs)], y[k, :len(inputs)], w[k, :len(inputs)] = inputs, targets, weights
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w), n_batches
+
+
+def _validation_set(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream],
+                    val_idxs: list[int]) -> dict[str, Any]:
+    """Each member's validation fold, augmented once as LUMIN loads it, stacked and zero-padded."""
+    sizes = [len(folds[i]["inputs"]) for i in val_idxs]
+    length, n_feats = max(sizes), folds[0]["inputs"].shape[1]
+    x = np.zeros((len(val_idxs), length, n_feats), dtype=np.float32)
+    y, w = np.zeros((len(val_idxs), length), dtype=np.float32), np.zeros((len(val_idxs), length), dtype=np.float32)
+    for k, (i, stream) in enumerate(zip(val_idxs, streams, strict=True)):
+        angles, flips = stream.validation_draws(sizes[k])
+        x[k, :sizes[k]] = augment(folds[i]["inputs"], feats, angles, flips, stream.reflect_axes)
+        y[k, :sizes[k]], w[k, :sizes[k]] = folds[i]["targets"], folds[i]["weights"]
+    return {"x": torch.from_numpy(x), "targets": torch.from_numpy(y), "weights": torch.from_numpy(w),
+            "sizes": sizes, "original": [folds[i]["gen_weight_original"] for i in val_idxs]}
+
+
+def _validate(net: StackedNetwork, val: dict[str, Any], chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Every member's validation loss (LUMIN's: the weighted BCE averaged over the fold's events) and predictions."""
+    sizes = torch.tensor(val["sizes"], dtype=torch.float32)
+    preds, total = [], torch.zeros(len(sizes))
+    with torch.no_grad():
+        for start in range(0, val["x"].shape[1], chunk):
+            p = torch.sigmoid(net.forward(val["x"][:, start:start + chunk])[0])
+            total += _bce(p, val["targets"][:, start:start + chunk], val["weights"][:, start:start + chunk]).sum(1)
+            preds.append(p)
+    return (total / sizes).numpy(), torch.cat(preds, 1).numpy()

@@ -1,0 +1,160 @@
+"""The batched engine against LUMIN: its hand-written gradients equal autograd's through LUMIN's own networks, and
+members trained all at once equal the same members trained by LUMIN one by one.
+
+Tolerance: the batched engine starts each member from LUMIN's initial weights and feeds it LUMIN's batches of
+LUMIN's augmented events in LUMIN's order, with LUMIN's own schedule callbacks; only the order of floating-point
+sums inside the stacked matrix products differs. Measured here, the validation losses then agree to about 1e-7
+relative over the first epochs, so the tests allow 1e-5. A member fed even one batch out of place ends an epoch
+about 1% away (measured while building the engine), and one that saturated outputs are handled differently for
+(LUMIN's BCE gives them no gradient) drifted by 0.2% within two epochs, so neither could pass.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+from lumin.nn.callbacks.model_callbacks import SWA
+from lumin.nn.models.model import Model
+from lumin.nn.models.model_builder import ModelBuilder
+from quick_models import final_model, quick_train_folds
+
+from modules import training
+from modules.batched import ENGINE_ENV
+from modules.batched.engine import max_ams, unsupported
+from modules.batched.network import StackedNetwork, Unsupported
+from modules.folds import fold_yielder
+
+pytestmark = pytest.mark.slow
+
+RELATIVE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def train_fy(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    yield from quick_train_folds(tmp_path_factory.mktemp("batched"), seed=31)
+
+
+def relu_builder(fy: Any) -> Any:
+    """Experiment 1's kind of network: plain ReLU layers, no embedding, LUMIN's default Adam."""
+    return ModelBuilder("classification", cont_feats=fy.cont_feats + fy.cat_feats, n_out=1,
+                        model_args={"body": {"act": "relu", "width": 40, "depth": 3}}, opt_args={"opt": "adam"})
+
+
+@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu"])
+def test_stacked_gradients_equal_autograd_through_lumin_networks(train_fy: Any, kind: str) -> None:
+    builder = final_model(train_fy) if kind.startswith("dense") else relu_builder(train_fy)
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(Model(builder))
+    net = StackedNetwork([m.model for m in models])
+    fold = train_fy.get_fold(0)
+    batch = 128
+    x = torch.tensor(fold["inputs"][:3 * batch].reshape(3, batch, -1), dtype=torch.float32)
+    y = torch.tensor(fold["targets"][:3 * batch].reshape(3, batch), dtype=torch.float32)
+    w = torch.tensor(fold["weights"][:3 * batch].reshape(3, batch), dtype=torch.float32)
+    logits, cache = net.forward(x, keep=True)
+    p = torch.sigmoid(logits)
+    net.backward(cache, (p - y) * w / batch)
+    for k, model in enumerate(models):
+        model.model.zero_grad()
+        out = model.model(x[k])
+        torch.nn.BCELoss(weight=w[k, :, None])(out, y[k, :, None]).backward()
+        assert torch.allclose(out[:, 0], p[k], rtol=1e-5, atol=1e-7)
+        mine = net.state_dict(k, net.grad)
+        for name, parameter in model.model.named_parameters():
+            scale = parameter.grad.abs().max()
+            assert (mine[name].reshape(parameter.shape) - parameter.grad).abs().max() <= 1e-5 * scale, name
+        weights = net.state_dict(k)
+        assert all(torch.equal(weights[name].reshape(v.shape), v) for name, v in model.model.state_dict().items())
+
+
+def losses(trained: training.Training) -> np.ndarray:
+    return np.array([m.history[0]["Validation"] for m in trained.members])
+
+
+def test_batched_members_equal_lumin_members_with_1cycle_and_augmentation(train_fy: Any, tmp_path: Path) -> None:
+    builder = final_model(train_fy)
+    onecycle = partial(OneCycle, lengths=(1, 2), lr_range=[1e-4, 1e-2], mom_range=(0.85, 0.95), interp="cosine")
+    torch.set_num_threads(1)
+    lumin = training.train_ensemble(train_fy, builder, 3, 3, tmp_path / "lumin", cb_partials=[onecycle], seed=5)
+    batched = training.train_ensemble(train_fy, builder, 3, 3, tmp_path / "batched", cb_partials=[onecycle], seed=5,
+                                      engine="batched")
+    assert batched.config["engine"] == "batched" and lumin.config["engine"] == "lumin"
+    assert losses(batched).shape == (3, 3)
+    np.testing.assert_allclose(losses(batched), losses(lumin), rtol=RELATIVE)
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        assert a.result["loss"] == pytest.approx(b.result["loss"], rel=RELATIVE)
+        np.testing.assert_allclose(a.history[0]["Training"], b.history[0]["Training"], rtol=RELATIVE)
+        np.testing.assert_allclose(a.recorder.lr, b.recorder.lr, rtol=1e-12)
+        np.testing.assert_allclose(a.recorder.momentum, b.recorder.momentum, rtol=1e-12)
+        assert a.recorder.batches_per_epoch == b.recorder.batches_per_epoch
+        # The saved member is a LUMIN Model that predicts as LUMIN's does.
+        mine = Model(builder)
+        mine.load(Path(b.result["path"]) / f"train_{b.index}.h5")
+        theirs = Model(builder)
+        theirs.load(Path(a.result["path"]) / f"train_{a.index}.h5")
+        x = torch.tensor(train_fy.get_data(n_folds=1, fold_idx=b.index)["inputs"], dtype=torch.float32)
+        with torch.no_grad():
+            assert torch.allclose(mine.model.eval()(x), theirs.model.eval()(x), rtol=1e-4, atol=1e-6)
+
+
+def test_batched_early_stopping_stops_where_lumin_does(train_fy: Any, tmp_path: Path) -> None:
+    plain = fold_yielder(Path(train_fy.foldfile.filename), augment=False)
+    try:
+        builder = relu_builder(plain)
+        torch.set_num_threads(1)
+        lumin = training.train_ensemble(plain, builder, 2, 12, tmp_path / "lumin", patience=2, seed=11)
+        batched = training.train_ensemble(plain, builder, 2, 12, tmp_path / "batched", patience=2, seed=11,
+                                          engine="batched")
+    finally:
+        plain.close()
+    assert [m.epochs for m in batched.members] == [m.epochs for m in lumin.members]
+    assert any(m.epochs < 12 for m in lumin.members)  # early stopping did act
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        np.testing.assert_allclose(b.history[0]["Validation"], a.history[0]["Validation"], rtol=RELATIVE)
+        assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
+
+
+def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
+        train_fy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    builder = final_model(train_fy)
+    swa = partial(SWA, start_epoch=1, renewal_period=None)
+    assert "SWA" in unsupported(builder, [swa])
+    assert unsupported(builder, []) is None
+    with pytest.raises(Unsupported, match="SWA"):
+        training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "x", cb_partials=[swa], seed=1, engine="batched")
+    monkeypatch.setenv(ENGINE_ENV, "batched")
+    assert training.pick_engine(builder, [swa], "experiment 9") == "lumin"
+    assert "cannot train experiment 9" in capsys.readouterr().out
+    assert training.pick_engine(builder, [], "experiment 13") == "batched"
+    monkeypatch.setenv(ENGINE_ENV, "fastest")
+    with pytest.raises(ValueError, match="fastest"):
+        training.pick_engine(builder, [], "experiment 13")
+
+
+def test_members_of_one_engine_are_not_reused_by_the_other(train_fy: Any, tmp_path: Path) -> None:
+    builder = final_model(train_fy)
+    training.train_ensemble(train_fy, builder, 1, 1, tmp_path, seed=3)
+    again = training.train_ensemble(train_fy, builder, 1, 1, tmp_path, seed=3, engine="batched")
+    assert again.config["reused_members"] == [] and again.config["engine"] == "batched"
+
+
+def test_the_vectorised_ams_metric_equals_lumins_scan() -> None:
+    from lumin.evaluation.ams import ams_scan_quick
+
+    rng = np.random.default_rng(4)
+    for n in (200, 4000):
+        pred = rng.random(n).astype(np.float32)
+        target = (rng.random(n) < 0.2 + 0.6 * pred).astype(np.float32)
+        weight = np.where(target == 1, 0.01 * rng.random(n), 2 * rng.random(n)).astype(np.float32)
+        frame = pd.DataFrame({"pred": pred, "gen_target": target, "gen_weight": weight})
+        expected = ams_scan_quick(frame, wgt_factor=30, br=10)[0]
+        assert max_ams(pred, target, weight, 30 * n) == pytest.approx(expected, rel=1e-4)
