@@ -1,24 +1,28 @@
-"""Benchmark: the final model (notebook 13) end to end, with per-stage wall times and peak memory.
+"""Benchmark: the final model trained and scored the study's way against this project's fastest way, on the same
+prepared data in one run.
 
-Executes the notebook's own code cells in this process (no Jupyter needed, so it also runs on a bare GPU box),
-with the parameters injected as `higgsml run` would, and prints the stage timings and the metrics it saved.
-`--models N` trains N ensemble members instead of the study's 10 (to fit a short device lease); the train time of
-the full ensemble is then about 10/N times the printed one, and the report says which was run. The record goes to
-`--out` (default: a temporary folder), never into results/, so a benchmark never replaces an experiment's record;
-every member is trained afresh (members an earlier run left in weights/ are discarded, never reused).
+(a) the study's way: members trained one after another with LUMIN's `train_models` over `HEPAugFoldYielder` folds
+    (torch threads as the machine is configured), then LUMIN's test-time augmentation;
+(b) the fastest way here: every member trained at once by the batched engine, then the chunked test-time
+    augmentation (`modules.tta`), both with one torch thread per core.
 
-    python benchmarks/bench_final_model.py --machine epyc2 [--dataset auto] [--quick] [--models N] [--out DIR]
+Both start each member from the same weights and feed it the same batches, so their members and scores should agree
+(to float precision at first; a long training may drift as far as any two runs of one training on different
+hardware). The script prints wall times, peak memory, the ratios b/a, both ensembles' validation and test AMS, how
+far apart the members' validation losses are, and the training throughput as a fraction of this machine's measured
+large-matrix-multiply FLOP/s. The records go to a temporary folder, never to results/.
+
+    python benchmarks/bench_final_model.py --machine epyc2 [--models 10] [--epochs 15] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import resource
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,50 +31,116 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 NAME = "13_swish_ensemble_embed_aug_onecycle_dense"
 
 
+def matmul_flops(threads: int, size: int = 2048, repeats: int = 10) -> float:
+    """This machine's float32 matrix-multiply throughput with `threads` torch threads, in FLOP/s."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    return 2 * size**3 * repeats / (time.perf_counter() - started)
+
+
+def peak_memory_gb() -> float:
+    """The largest resident set this process reached."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def score(table: Any, cut_table: Any, prepared: Any) -> dict[str, float]:
+    """Validation AMS at the chosen cut, public AMS, and the public AMS's mean over the test folds."""
+    from modules import scoring
+
+    cut = scoring.choose_cut(cut_table.pred.to_numpy(), cut_table.gen_target.to_numpy(),
+                             cut_table.gen_weight_original.to_numpy(), wgt_factor=prepared.weight_scale["val"])
+    scale = {k: v for k, v in prepared.weight_scale.items() if k in ("public", "private")}
+    public = scoring.score_test_per_fold(table, cut.cut, scale)["test_public_ams_mean"]
+    return {"val_ams_smooth": cut.ams_at_cut, "test_public_ams": scoring.score_test(table, cut.cut, scale)[
+        "test_public_ams"], "test_public_ams_mean": public[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--machine", default="local")
     parser.add_argument("--dataset", default="auto")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--models", type=int, help="ensemble members to train (default: the notebook's)")
-    parser.add_argument("--out", type=Path, help="folder for the benchmark's record (default: a temporary one)")
+    parser.add_argument("--quick", action="store_true", help="a few thousand events")
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=15)
     args = parser.parse_args()
-    out = args.out or Path(tempfile.mkdtemp(prefix="bench_final_model_"))
-    os.environ["HIGGSML_RESULTS_DIR"] = str(out)  # read when modules.paths is first imported, just below
+    scratch = Path(tempfile.mkdtemp(prefix="bench_final_model_"))
+    os.environ["HIGGSML_RESULTS_DIR"] = str(scratch)  # read when modules.paths is first imported
+    os.environ["HIGGSML_WEIGHTS_DIR"] = str(scratch / "weights")
 
-    from modules import paths
+    import numpy as np
+    import torch
+    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+
+    from modules import evaluation, paths, training, tta
+    from modules.experiment import lookup_machine
+    from modules.models.describe import parameter_count
+    from modules.models.ensembles import load_ensemble
     from modules.runner import run_in_process
 
-    notebook = paths.NOTEBOOKS_DIR / NAME / f"{NAME}.ipynb"
+    cores = os.cpu_count() or 1
+    threads = lookup_machine(args.machine).torch_threads or cores
+    namespace = run_in_process(paths.NOTEBOOKS_DIR / NAME / f"{NAME}.ipynb",
+                               {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True},
+                               until="model_builder =")
+    run, train_fy, builder = namespace["run"], namespace["train_fy"], namespace["model_builder"]
+    onecycle = partial(OneCycle, lengths=(5 * args.epochs // 15 or 1, 10 * args.epochs // 15 or 1),
+                       lr_range=[1e-4, 1e-2], mom_range=(0.85, 0.95), interp="cosine")
+    seed, prepared, work = run.experiment.seed, run.prepared, scratch / "members"
+    print(f"{run.source.description}\n{args.models} members x {args.epochs} epochs; machine {args.machine} "
+          f"(seed {seed}); {cores} cores; load {os.getloadavg()[0]:.2f}", flush=True)
 
-    timings: list[tuple[str, float]] = []
-    start = last = time.perf_counter()
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    study = training.train_ensemble(train_fy, builder, args.models, args.epochs, work / "a", cb_partials=[onecycle],
+                                    seed=seed, resume=False)
+    a_train = time.perf_counter() - started
+    ensemble_a = load_ensemble(study, builder)
+    started = time.perf_counter()
+    val_a, _ = evaluation.predict(ensemble_a, prepared.val, tta=True, workdir=work)
+    test_a, _ = evaluation.predict(ensemble_a, prepared.test, tta=True, workdir=work)
+    a_tta = time.perf_counter() - started
+    print(f"(a) done: training {a_train:.1f} s, inference {a_tta:.1f} s; load {os.getloadavg()[0]:.2f}", flush=True)
 
-    def after_cell(source: str, namespace: dict[str, Any]) -> None:
-        nonlocal last
-        run = namespace.get("run")
-        if run is not None and "benchmark_models_override" not in run.config:
-            run.config["benchmark_models_override"] = args.models
-            if args.models and run.scale.n_models != args.models:
-                run.scale = dataclasses.replace(run.scale, n_models=args.models)
-        first_line = next((line for line in source.splitlines() if line.strip()), "")
-        now = time.perf_counter()
-        timings.append((first_line[:70], now - last))
-        print(f"[{now - start:7.1f} s] done: {first_line[:70]}", flush=True)
-        last = time.perf_counter()
+    torch.set_num_threads(cores)
+    started = time.perf_counter()
+    fast = training.train_ensemble(train_fy, builder, args.models, args.epochs, work / "b", cb_partials=[onecycle],
+                                   seed=seed, resume=False, engine="batched")
+    b_train = time.perf_counter() - started
+    ensemble_b = load_ensemble(fast, builder)
+    started = time.perf_counter()
+    val_b, _ = tta.predict(ensemble_b, prepared.val)
+    test_b, _ = tta.predict(ensemble_b, prepared.test)
+    b_tta = time.perf_counter() - started
 
-    parameters = {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True}
-    namespace = run_in_process(notebook, parameters, after_cell)
-    experiment = namespace["run"].experiment
-    print("\nstage timings (s):")
-    for line, seconds in timings:
-        print(f"  {seconds:8.1f}  {line}")
-    print(f"total: {time.perf_counter() - start:.1f} s; peak resident memory: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2:.2f} GB")
-    print(f"hardware: {experiment.hardware}")
-    print(f"models trained: {namespace['run'].scale.n_models}; {experiment.dataset.get('description')}")
-    print(f"record: {experiment.path}")
-    print(json.dumps(experiment.results, indent=1))
+    steps = sum(sum(m.recorder.batches_per_epoch) for m in study.members)
+    flops_per_step = 6 * parameter_count(builder) * training.BATCH_SIZE  # forward 2, backward 4 per weight and event
+    peak = matmul_flops(cores)
+    rows = [("training (s)", a_train, b_train), ("test-time-augmented inference, val + test (s)", a_tta, b_tta)]
+    print(f"\n{'':48} {'(a) study':>12} {'(b) fastest':>12} {'b/a':>6}")
+    for label, a, b in rows:
+        print(f"{label:48} {a:12.1f} {b:12.1f} {b / a:6.2f}")
+    scores_a, scores_b = score(test_a, val_a, prepared), score(test_b, val_b, prepared)
+    for metric in scores_a:
+        print(f"{metric:48} {scores_a[metric]:12.4f} {scores_b[metric]:12.4f}")
+    loss_a = np.array([m.result["loss"] for m in study.members])
+    loss_b = np.array([m.result["loss"] for m in fast.members])
+    print(f"\nmembers' best validation loss, (a): {' '.join(f'{v:.5e}' for v in loss_a)}\n"
+          f"                                (b): {' '.join(f'{v:.5e}' for v in loss_b)}\n"
+          f"largest relative difference {np.abs(loss_b / loss_a - 1).max():.2e}; spread of (a) over members "
+          f"{loss_a.std(ddof=1) / loss_a.mean():.2e} (relative standard deviation)")
+    print(f"largest |prediction a - b|: val {abs(val_a.pred - val_b.pred).max():.2e}, "
+          f"test {abs(test_a.pred - test_b.pred).max():.2e}")
+    for label, seconds in (("(a)", a_train), ("(b)", b_train)):
+        print(f"training throughput {label}: {steps * flops_per_step / seconds / 1e9:.2f} GFLOP/s = "
+              f"{steps * flops_per_step / seconds / peak:.1%} of the measured matmul {peak / 1e9:.1f} GFLOP/s "
+              f"({cores} threads)")
+    print(f"peak resident memory: {peak_memory_gb():.2f} GB")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("HIGGSML_DATA_DIR", PROJECT_ROOT / "data"))
 RESULTS_DIR = Path(os.environ.get("HIGGSML_RESULTS_DIR", PROJECT_ROOT / "results"))
+WEIGHTS_DIR = Path(os.environ.get("HIGGSML_WEIGHTS_DIR", PROJECT_ROOT / "weights"))
+"""Trained members and scratch files of each run (benchmarks point it elsewhere, so they never touch a real run's)."""
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 SHARED_DATA_DIR = Path(os.environ.get("HIGGSML_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 """Where this workplace keeps real rows of the CERN file for tests and comparisons (absent elsewhere)."""

@@ -120,11 +120,13 @@ class Session:
 
     def evaluate(self, ensemble: Any, tta: bool) -> pd.DataFrame:
         """Score the ensemble (with test-time augmentation as the main result when `tta`), record the metrics and
-        the ensemble's kind, and return the metrics as a table."""
+        the ensemble's kind, and return the metrics as a table. An ensemble the batched engine trained is scored
+        with the vectorised test-time augmentation (`modules.tta`), one LUMIN trained with LUMIN's."""
+        fast = self.config.get("training", {}).get("engine") == "batched"
         self.experiment.results.update(evaluation.evaluate(ensemble, self.prepared, self.workdir, tta,
-                                                           self.progress))
+                                                           self.progress, fast))
         self.config["ensemble"] = describe_ensemble(ensemble)
-        self.config["test_time_augmentation"] = tta
+        self.config["test_time_augmentation"] = ("vectorised" if fast else "lumin") if tta else False
         return metrics_table(self.experiment.results)
 
     def finish(self) -> pd.DataFrame:
@@ -170,7 +172,7 @@ def experiment_name(folder: Path | None = None) -> str:
 
 def workdir_for(name: str, machine: str, quick: bool) -> Path:
     """Where a run keeps its trained members and scratch files (weights/<experiment>_<machine>[_quick]/)."""
-    return paths.PROJECT_ROOT / "weights" / (run_label(name, machine) + ("_quick" if quick else ""))
+    return paths.WEIGHTS_DIR / (run_label(name, machine) + ("_quick" if quick else ""))
 
 
 def check_writable(folder: Path) -> None:

@@ -31,7 +31,7 @@ from modules.batched.engine import max_ams, unsupported
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import fold_yielder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:According to arXiv:1711.05101")]
 
 RELATIVE = 1e-5
 
@@ -47,9 +47,18 @@ def relu_builder(fy: Any) -> Any:
                         model_args={"body": {"act": "relu", "width": 40, "depth": 3}}, opt_args={"opt": "adam"})
 
 
-@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu"])
+def growing_builder(fy: Any) -> Any:
+    """The search's kind of network: a dense Swish body whose layers widen (growth rate 0.5), weight decay."""
+    return ModelBuilder("classification", cont_feats=fy.cont_feats + fy.cat_feats, n_out=1,
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 4, "dense": True,
+                                             "growth_rate": 0.5}},
+                        opt_args={"opt": "adam", "eps": 1e-8, "weight_decay": 1e-4})
+
+
+@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu", "growing dense swish"])
 def test_stacked_gradients_equal_autograd_through_lumin_networks(train_fy: Any, kind: str) -> None:
-    builder = final_model(train_fy) if kind.startswith("dense") else relu_builder(train_fy)
+    builder = {"dense swish with embedding": final_model, "plain relu": relu_builder,
+               "growing dense swish": growing_builder}[kind](train_fy)
     models = []
     for seed in range(3):
         torch.manual_seed(seed)
@@ -80,8 +89,10 @@ def losses(trained: training.Training) -> np.ndarray:
     return np.array([m.history[0]["Validation"] for m in trained.members])
 
 
-def test_batched_members_equal_lumin_members_with_1cycle_and_augmentation(train_fy: Any, tmp_path: Path) -> None:
-    builder = final_model(train_fy)
+@pytest.mark.parametrize("make", [final_model, growing_builder], ids=["final model", "growing, weight decay"])
+def test_batched_members_equal_lumin_members_with_1cycle_and_augmentation(train_fy: Any, tmp_path: Path,
+                                                                          make: Any) -> None:
+    builder = make(train_fy)
     onecycle = partial(OneCycle, lengths=(1, 2), lr_range=[1e-4, 1e-2], mom_range=(0.85, 0.95), interp="cosine")
     torch.set_num_threads(1)
     lumin = training.train_ensemble(train_fy, builder, 3, 3, tmp_path / "lumin", cb_partials=[onecycle], seed=5)

@@ -28,7 +28,8 @@ EXPERIMENTS = runner.experiments()
 def shared_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One data and results folder for all runs, so the simulated file is made once and prepared folds are reused."""
     root = tmp_path_factory.mktemp("notebooks")
-    return {"HIGGSML_DATA_DIR": str(root / "data"), "HIGGSML_RESULTS_DIR": str(root / "results")}
+    return {"HIGGSML_DATA_DIR": str(root / "data"), "HIGGSML_RESULTS_DIR": str(root / "results"),
+            "HIGGSML_WEIGHTS_DIR": str(root / "weights")}
 
 
 def higgsml_run(env_dirs: dict[str, str], experiment: str, *args: str) -> subprocess.CompletedProcess:
@@ -138,3 +139,18 @@ def test_a_missing_dataset_is_one_line_and_a_failing_cell_is_shown(tmp_path: Pat
     with pytest.raises(UserError) as err:
         runner.execute(notebooks / "5_broken.ipynb", output, {"QUICK": True})
     assert "failed with ZeroDivisionError: division by zero" in str(err.value) and str(output) in str(err.value)
+
+
+def test_the_batched_engine_trains_what_it_can_and_says_what_it_cannot(shared_dirs: dict[str, str],
+                                                                       tmp_path: Path) -> None:
+    dirs = {**shared_dirs, "HIGGSML_RESULTS_DIR": str(tmp_path)}
+    final, swa = "13_swish_ensemble_embed_aug_onecycle_dense", "9_swish_ensemble_embed_aug_swaconst"
+    for name in (final, swa):
+        done = higgsml_run(dirs, name, "--engine", "batched", "--fresh")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    records = {name: json.loads((tmp_path / "quick" / f"{name}_local.json").read_text()) for name in (final, swa)}
+    assert records[final]["config"]["training"]["engine"] == "batched"
+    assert records[final]["config"]["test_time_augmentation"] == "vectorised"
+    check_metrics(records[final]["results"], True)
+    assert records[swa]["config"]["training"]["engine"] == "lumin"  # SWA: trained the study's way
+    assert records[swa]["config"]["test_time_augmentation"] == "lumin"

@@ -209,7 +209,7 @@ def test_replacing_a_record_keeps_the_old_one_in_history(tmp_path: Path) -> None
 def test_a_benchmark_never_writes_into_results(tmp_path: Path) -> None:
     before = {p.name: p.stat().st_mtime for p in paths.RESULTS_DIR.glob("*.json")}
     env = {**os.environ, "HIGGSML_DATA_DIR": str(tmp_path / "data"), "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "benchmarks/bench_final_model.py", "--quick", "--models", "1",
+    done = subprocess.run([sys.executable, "benchmarks/bench_notebook.py", "--quick", "--models", "1",
                            "--out", str(tmp_path / "bench")], capture_output=True, text=True, env=env, timeout=900,
                           cwd=paths.PROJECT_ROOT)
     assert done.returncode == 0, done.stderr[-2000:]

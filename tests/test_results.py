@@ -81,6 +81,16 @@ def test_mean_and_standard_error_over_machines(folder: Path) -> None:
     assert train["Test GPU"].mean == 30.0 and math.isnan(train["Test GPU"].se)
 
 
+def test_times_of_other_engines_and_of_dask_workers_are_kept_apart(tmp_path: Path) -> None:
+    record(tmp_path, FINAL, "a", SIM, CPU, 3.7, 3.7, 200.0, training={"engine": "lumin", "workers": None})
+    record(tmp_path, FINAL, "b", SIM, CPU, 3.7, 3.7, 50.0, training={"engine": "batched", "workers": None})
+    record(tmp_path, FINAL, "e", SIM, CPU, 3.7, 3.7, 160.0, training={"engine": "lumin", "workers": 2})
+    train = results_of(tmp_path, FINAL).times["train_time"]
+    cpu = "Test CPU (4 cores, 4 torch threads)"
+    assert {d: v.mean for d, v in train.items()} == {cpu: 200.0, f"{cpu}; batched engine": 50.0,
+                                                      f"{cpu}; Dask, 2 workers": 160.0}
+
+
 def test_one_machine_keeps_its_own_error_over_the_test_folds(folder: Path) -> None:
     real = results_of(folder, FINAL, simulated=False)
     assert real.scores["test_public_ams_mean"] == Value(3.82, 0.05, 1)

@@ -162,7 +162,9 @@ class StackedNetwork:
                 a = acts[..., start:]
                 starts.append(start)
             z = torch.baddbmm(self.p[f"b{k}"], a, self.p_t[f"w{k}"])
-            if self.act == "swish":
+            if not keep:  # inference: one fused kernel, nothing kept for a backward pass
+                out = torch.nn.functional.silu(z, inplace=True) if self.act == "swish" else z.relu_()
+            elif self.act == "swish":
                 s = torch.sigmoid(z)
                 out = z * s
                 sig.append(s)

@@ -42,13 +42,20 @@ def dataset_of(record: dict[str, Any]) -> Dataset:
 
 
 def hardware_of(record: dict[str, Any]) -> str:
-    """The device the times were measured on: the GPU's name, else the CPU with its cores and torch threads."""
+    """The device the times were measured on: the GPU's name, else the CPU with its cores and torch threads; then
+    how the members were trained, where not the study's way (the batched engine, or Dask workers), since those
+    times are not comparable with LUMIN's sequential ones."""
     hw = record.get("hardware", {})
+    training = record.get("config", {}).get("training", {})
+    how = [f"{training['engine']} engine"] if training.get("engine", "lumin") != "lumin" else []
+    how += [f"Dask, {training['workers']} workers"] if training.get("workers") else []
+    suffix = f"; {', '.join(how)}" if how else ""
     if hw.get("gpu"):
-        return str(hw["gpu"])
+        return str(hw["gpu"]) + suffix
     if not hw:
-        return record.get("machine", "unknown")
-    return f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads)"
+        return record.get("machine", "unknown") + suffix
+    return (f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads)"
+            + suffix)
 
 
 @dataclass
