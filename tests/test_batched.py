@@ -31,7 +31,7 @@ from modules.batched.engine import max_ams, unsupported
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import fold_yielder
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:According to arXiv:1711.05101")]
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:According to arXiv")]
 
 RELATIVE = 1e-5
 
