@@ -169,3 +169,26 @@ def test_the_vectorised_ams_metric_equals_lumins_scan() -> None:
         frame = pd.DataFrame({"pred": pred, "gen_target": target, "gen_weight": weight})
         expected = ams_scan_quick(frame, wgt_factor=30, br=10)[0]
         assert max_ams(pred, target, weight, 30 * n) == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_speed_benchmark_runs_short_and_writes_nothing_into_the_project(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from modules import paths
+
+    before = {p: p.stat().st_mtime for p in paths.RESULTS_DIR.rglob("*.json")}
+    weights = sorted(paths.WEIGHTS_DIR.glob("*")) if paths.WEIGHTS_DIR.exists() else []
+    env = {**os.environ, "HIGGSML_DATA_DIR": str(tmp_path / "data"), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "benchmarks/bench_final_model.py", "--quick", "--models", "2",
+                           "--epochs", "2"], capture_output=True, text=True, env=env, timeout=900,
+                          cwd=paths.PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    training = next(line for line in lines if line.startswith("training (s)")).split()
+    assert float(training[-3]) > 0 and float(training[-2]) > 0 and float(training[-1]) > 0  # (a), (b), b/a
+    assert any(line.startswith("val_ams_smooth") for line in lines)
+    assert "largest relative difference" in done.stdout and "training throughput (b)" in done.stdout
+    assert {p: p.stat().st_mtime for p in paths.RESULTS_DIR.rglob("*.json")} == before
+    assert (sorted(paths.WEIGHTS_DIR.glob("*")) if paths.WEIGHTS_DIR.exists() else []) == weights
