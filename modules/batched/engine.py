@@ -142,108 +142,140 @@ def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: i
     return float(max(0.0, values.max()))
 
 
+class _Run:
+    """One batched training in progress: the stacked network and its optimiser, each member's driver (LUMIN's
+    callbacks) and data stream, the folds in memory, and what is recorded per member."""
+
+    def __init__(self, fy: Any, model_builder: Any, indices: list[int], cb_partials: list[Callable[[], Any]],
+                 patience: int | None, bs: int, seeds: list[int]) -> None:
+        from lumin.nn.models.model import Model
+
+        from modules.training import seed_everything
+
+        check_callbacks(cb_partials)
+        self.models = []
+        for seed in seeds:  # each member's Model is built right after its seeding, as LUMIN's training builds it
+            seed_everything(seed)
+            self.models.append(Model(model_builder))
+        settings = _optimiser_settings(self.models[0])
+        self.net = StackedNetwork([m.model for m in self.models])
+        self.fy, self.indices, self.bs, self.size = fy, indices, bs, len(indices)
+        self.feats = fy.cont_feats + fy.cat_feats
+        self.folds, self.n_total = _folds(fy), n_events(fy)
+        self.drivers = [Driver(i, fy, bs, cb_partials, patience, settings["lr"], settings["betas"][0])
+                        for i in indices]
+        self.streams = [Stream(fy, seed, fy.n_folds, d.val_idx) for seed, d in zip(seeds, self.drivers, strict=True)]
+        self.val = _validation_set(self.folds, self.feats, self.streams, [d.val_idx for d in self.drivers])
+        self.adam = Adam(self.net.theta.shape, settings["betas"][1], settings["eps"], settings["weight_decay"])
+        self.best_theta, self.best_loss = self.net.theta.clone(), np.full(self.size, math.inf)
+        self.best_ams, self.epochs = np.zeros(self.size), np.zeros(self.size, dtype=int)
+        self.train_losses: list[list[float]] = [[] for _ in indices]
+        self.val_losses: list[list[float]] = [[] for _ in indices]
+        self.ams: list[list[float]] = [[] for _ in indices]
+        self.batches: list[list[int]] = [[] for _ in indices]
+        self.live = np.ones(self.size, dtype=bool)
+        """Members still training (not stopped by their callbacks)."""
+
+    def train_epoch(self) -> None:
+        """One epoch of every live member: its nine training folds in its own order, batch by batch."""
+        live = np.flatnonzero(self.live)
+        in_epoch, counts = self.live.copy(), np.zeros(self.size, dtype=int)
+        orders = [list(s.next_fold_order()) if self.live[k] else [] for k, s in enumerate(self.streams)]
+        for k in live:
+            self.drivers[k].epoch_begins(self.streams[k].trn_idxs)
+        for slot in range(self.fy.n_folds - 1):
+            active = np.flatnonzero(in_epoch)
+            if not len(active):
+                break
+            n_batches = self._train_slot(orders, active, slot)
+            for k in active:
+                counts[k] += n_batches[k]
+                self.drivers[k].fold_ends()
+                if self.drivers[k].stopped:  # LUMIN ends the epoch's training after the fold that stopped it
+                    in_epoch[k] = False
+        for k in live:
+            self.drivers[k].training_epoch_ends()
+            self.batches[k].append(int(counts[k]))
+
+    def _train_slot(self, orders: list[list[int]], active: np.ndarray, slot: int) -> np.ndarray:
+        """Each active member's `slot`-th training fold of the epoch; returns each member's number of batches."""
+        bs = self.bs
+        x, y, w, n_batches = _slot_data(self.folds, self.feats, self.streams, orders, active, slot, bs, self.size)
+        for k in active:
+            self.drivers[k].fold_begins(orders[k][slot])
+        loss_sum = torch.zeros(self.size)
+        for step in range(int(n_batches.max())):
+            stepping = active[n_batches[active] > step]
+            for k in stepping:
+                self.drivers[k].batch_begins()
+            lr, beta1 = np.array([d.lr for d in self.drivers]), np.array([d.mom for d in self.drivers])
+            batch = slice(step * bs, (step + 1) * bs)
+            logits, cache = self.net.forward(x[:, batch], keep=True)
+            p = torch.sigmoid(logits)
+            self.net.backward(cache, _bce_gradient(p, y[:, batch], w[:, batch], bs))
+            with torch.no_grad():
+                loss_sum += _bce(p, y[:, batch], w[:, batch]).mean(1)
+            self.adam.step(self.net.theta, self.net.grad, lr, beta1, None if len(stepping) == self.size else stepping)
+            for k in stepping:
+                self.drivers[k].batch_ends()
+        sums = loss_sum.numpy()
+        for k in active:  # LUMIN's training loss of a fold: the mean of its batch losses
+            self.train_losses[k].append(float(sums[k] / n_batches[k]))
+        return n_batches
+
+    def validate(self) -> float:
+        """Every live member on its validation fold: record the loss and AMS, keep the best state (LUMIN's SaveBest),
+        and let its callbacks see the loss (early stopping). Returns the mean loss."""
+        losses, preds = _validate(self.net, self.val)
+        for k in np.flatnonzero(self.live):
+            self.epochs[k] += 1
+            self.val_losses[k].append(float(losses[k]))
+            n_val = self.val["sizes"][k]
+            self.ams[k].append(max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].numpy(),
+                                       self.val["original"][k][:n_val], self.n_total))
+            if losses[k] < self.best_loss[k] or math.isinf(self.best_loss[k]):
+                self.best_loss[k], self.best_ams[k] = losses[k], self.ams[k][-1]
+                self.best_theta[k] = self.net.theta[k]
+            self.drivers[k].validated(float(losses[k]))
+            if self.drivers[k].stopped:
+                self.live[k] = False
+        return float(np.mean(losses))
+
+    def save(self, savepath: Path) -> list[Outcome]:
+        """Each member's best state saved as LUMIN's `model_id_<i>/train_<i>.h5`, with what LUMIN's training would
+        return for it."""
+        outcomes = []
+        for k, (i, model, driver) in enumerate(zip(self.indices, self.models, self.drivers, strict=True)):
+            driver.train_ends()
+            model.model.load_state_dict(self.net.state_dict(k, self.best_theta))
+            folder = Path(savepath) / f"model_id_{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            model.save(folder / f"train_{i}.h5")
+            history = ({"Training": self.train_losses[k], "Validation": self.val_losses[k]}, {"AMS": self.ams[k]})
+            result = {"loss": float(self.best_loss[k]), "AMS": float(self.best_ams[k]), "path": folder}
+            outcomes.append(Outcome(i, result, history, driver.callbacks, int(self.epochs[k]), driver.lr_history,
+                                    driver.mom_history, self.batches[k]))
+        return outcomes
+
+
 def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepath: Path,
           cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seeds: list[int],
           progress: Progress | None = None, n_members: int | None = None) -> list[Outcome]:
     """Train the members `indices` (member i validates on fold i mod the number of folds) all at once, member i
     seeded with `seeds[k]` as LUMIN's training of it would be, and save each one's best state as LUMIN's
     `model_id_<i>/train_<i>.h5` under `savepath`."""
-    from lumin.nn.models.model import Model
-
-    from modules.training import seed_everything
-
-    check_callbacks(cb_partials)
-    models = []
-    for seed in seeds:
-        seed_everything(seed)
-        models.append(Model(model_builder))
-    settings = _optimiser_settings(models[0])
-    net = StackedNetwork([m.model for m in models])
-    feats = fy.cont_feats + fy.cat_feats
-    folds, n_total = _folds(fy), n_events(fy)
-    drivers = [Driver(i, fy, bs, cb_partials, patience, settings["lr"], settings["betas"][0]) for i in indices]
-    streams = [Stream(fy, seed, fy.n_folds, d.val_idx) for seed, d in zip(seeds, drivers, strict=True)]
-    val = _validation_set(folds, feats, streams, [d.val_idx for d in drivers])
-    adam = Adam(net.theta.shape, settings["betas"][1], settings["eps"], settings["weight_decay"])
-    size = len(indices)
-    best_theta, best_loss = net.theta.clone(), np.full(size, math.inf)
-    train_losses: list[list[float]] = [[] for _ in indices]
-    val_losses: list[list[float]] = [[] for _ in indices]
-    ams: list[list[float]] = [[] for _ in indices]
-    best_ams, epochs, batches = np.zeros(size), np.zeros(size, dtype=int), [[] for _ in indices]
-    live = np.array([True] * size)
-    n_members = n_members or size
+    run = _Run(fy, model_builder, indices, cb_partials, patience, bs, seeds)
+    n_members = n_members or len(indices)
     if progress is not None:  # the members advance together: shown as the last member, epoch by epoch
         progress.member_begins(n_members - 1, n_members, n_epochs)
     for _ in range(n_epochs):
-        if not live.any():
+        if not run.live.any():
             break
-        in_epoch = live.copy()
-        counts = np.zeros(size, dtype=int)
-        orders = [list(s.next_fold_order()) if live[k] else [] for k, s in enumerate(streams)]
-        for k in np.flatnonzero(live):
-            drivers[k].epoch_begins(streams[k].trn_idxs)
-        for slot in range(fy.n_folds - 1):
-            active = np.flatnonzero(in_epoch)
-            if not len(active):
-                break
-            x, y, w, n_batches = _slot_data(folds, feats, streams, orders, active, slot, bs, size)
-            for k in active:
-                drivers[k].fold_begins(orders[k][slot])
-            loss_sum = torch.zeros(size)
-            for step in range(int(n_batches.max())):
-                stepping = active[n_batches[active] > step]
-                for k in stepping:
-                    drivers[k].batch_begins()
-                lr = np.array([d.lr for d in drivers])
-                beta1 = np.array([d.mom for d in drivers])
-                sl = slice(step * bs, (step + 1) * bs)
-                logits, cache = net.forward(x[:, sl], keep=True)
-                p = torch.sigmoid(logits)
-                yb, wb = y[:, sl], w[:, sl]
-                net.backward(cache, _bce_gradient(p, yb, wb, bs))
-                with torch.no_grad():
-                    loss_sum += _bce(p, yb, wb).mean(1)
-                adam.step(net.theta, net.grad, lr, beta1, None if len(stepping) == size else stepping)
-                for k in stepping:
-                    drivers[k].batch_ends()
-            sums = loss_sum.numpy()
-            for k in active:
-                train_losses[k].append(float(sums[k] / n_batches[k]))
-                counts[k] += n_batches[k]
-                drivers[k].fold_ends()
-                if drivers[k].stopped:
-                    in_epoch[k] = False
-        for k in np.flatnonzero(live):
-            drivers[k].training_epoch_ends()
-            batches[k].append(int(counts[k]))
-        losses, preds = _validate(net, val)
-        for k in np.flatnonzero(live):
-            epochs[k] += 1
-            val_losses[k].append(float(losses[k]))
-            n_val = val["sizes"][k]
-            ams[k].append(max_ams(preds[k, :n_val], val["targets"][k, :n_val].numpy(), val["original"][k][:n_val],
-                                   n_total))
-            if losses[k] < best_loss[k] or math.isinf(best_loss[k]):
-                best_loss[k], best_ams[k] = losses[k], ams[k][-1]
-                best_theta[k] = net.theta[k]
-            drivers[k].validated(float(losses[k]))
-            if drivers[k].stopped:
-                live[k] = False
+        run.train_epoch()
+        loss = run.validate()
         if progress is not None:
-            progress.epoch_done(n_members - 1, n_members, int(epochs.max()), n_epochs, float(np.mean(losses)))
-    outcomes = []
-    for k, (i, model, driver) in enumerate(zip(indices, models, drivers, strict=True)):
-        driver.train_ends()
-        model.model.load_state_dict(net.state_dict(k, best_theta))
-        folder = Path(savepath) / f"model_id_{i}"
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save(folder / f"train_{i}.h5")
-        history = ({"Training": train_losses[k], "Validation": val_losses[k]}, {"AMS": ams[k]})
-        outcomes.append(Outcome(i, {"loss": float(best_loss[k]), "AMS": float(best_ams[k]), "path": folder},
-                                history, driver.callbacks, int(epochs[k]), driver.lr_history, driver.mom_history,
-                                batches[k]))
-    return outcomes
+            progress.epoch_done(n_members - 1, n_members, int(run.epochs.max()), n_epochs, loss)
+    return run.save(savepath)
 
 
 def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream], orders: list[list[int]],
