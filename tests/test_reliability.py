@@ -39,11 +39,14 @@ def scores(record: dict) -> dict:
 
 
 def kill_tree(process: subprocess.Popen) -> None:
-    """SIGKILL a process and everything it started (papermill's kernel runs in a process of its own)."""
+    """SIGKILL a process and everything it started (papermill's kernel runs in a process of its own); a short-lived
+    child (a hardware query, say) may end on its own between being listed and being killed."""
     parent = psutil.Process(process.pid)
-    for child in parent.children(recursive=True):
-        child.kill()
-    parent.kill()
+    for child in [*parent.children(recursive=True), parent]:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
     process.wait()
 
 
