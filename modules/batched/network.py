@@ -155,7 +155,7 @@ class StackedNetwork:
         for j, (_, dim) in enumerate(self.tables):
             head[..., column:column + dim] = self.p[f"emb{j}"][members, codes[..., j]]
             column += dim
-        starts, zs, sig, a = [], [], [], head
+        inputs, starts, zs, sig, a = [], [], [], [], head
         for k in range(depth):
             if self.dense:
                 start = total - self._inputs_of(k)
@@ -164,20 +164,21 @@ class StackedNetwork:
             z = torch.baddbmm(self.p[f"b{k}"], a, self.p_t[f"w{k}"])
             if not keep:  # inference: one fused kernel, nothing kept for a backward pass
                 out = torch.nn.functional.silu(z, inplace=True) if self.act == "swish" else z.relu_()
-            elif self.act == "swish":
-                s = torch.sigmoid(z)
-                out = z * s
-                sig.append(s)
             else:
-                out = torch.relu(z)
-            zs.append(z)
+                inputs.append(a)
+                zs.append(z)
+                if self.act == "swish":
+                    s = torch.sigmoid(z)
+                    out = z * s
+                    sig.append(s)
+                else:
+                    out = torch.relu(z)
             if self.dense and k < depth - 1:
                 acts[..., start - self.widths[k]:start] = out
-            elif not self.dense and keep:
-                starts.append(a)
             a = out
         logits = torch.baddbmm(self.p["bo"], a, self.p_t["wo"]).squeeze(-1)
-        cache = {"acts": acts, "starts": starts, "zs": zs, "sig": sig, "last": a, "codes": codes} if keep else {}
+        cache = {"acts": acts, "inputs": inputs, "starts": starts, "zs": zs, "sig": sig, "last": a,
+                 "codes": codes} if keep else {}
         return logits, cache
 
     def backward(self, cache: dict[str, Any], d_logits: Tensor) -> None:
@@ -195,8 +196,7 @@ class StackedNetwork:
                 g = g * s * (1 + z * (1 - s))
             else:
                 g = g * (z > 0)
-            a = acts[..., cache["starts"][k]:] if self.dense else (cache["starts"][k] if k else acts)
-            self.g[f"w{k}"].copy_(torch.bmm(g.transpose(1, 2), a))
+            self.g[f"w{k}"].copy_(torch.bmm(g.transpose(1, 2), cache["inputs"][k]))
             self.g[f"b{k}"].copy_(g.sum(1, keepdim=True))
             weight = self.p[f"w{k}"]  # (out, in): d input = g @ W
             if self.dense:
