@@ -318,21 +318,17 @@ def _batched(train_fy: Any, model_builder: Any, todo: list[int], n_models: int, 
     from modules.batched import engine
 
     with timer() as clock, silenced():
-        outcomes = engine.train(train_fy, model_builder, todo, n_epochs, savepath, cb_partials, patience, bs,
-                                [member_seed(seed, i) for i in todo], progress, n_models)
-    done: dict[int, Member] = {}
-    for outcome in outcomes:
-        member = Member(outcome.index, outcome.result, outcome.history, [], outcome.callbacks,
-                        clock["seconds"] / len(outcomes), outcome.epochs,
-                        schedule=Schedule(outcome.lr, outcome.momentum, outcome.batches_per_epoch))
+        trained = engine.train(train_fy, model_builder, todo, n_epochs, savepath, cb_partials, patience, bs,
+                               [member_seed(seed, i) for i in todo], progress, n_models)
+    for member in trained:
+        member.seconds = clock["seconds"] / len(trained)
         _keep_member(member, savepath)
-        done[member.index] = member
         print(f"member {member.index + 1}/{n_models} (batched): {member.epochs} epochs, validation loss "
               f"{member.result['loss']:.4e}", flush=True)
     if progress is not None:
         progress.member_done(clock["seconds"])
-    print(f"{len(outcomes)} members trained together in {clock['seconds']:.1f} s", flush=True)
-    return done
+    print(f"{len(trained)} members trained together in {clock['seconds']:.1f} s", flush=True)
+    return {member.index: member for member in trained}
 
 
 def _keep_member(member: Member, savepath: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +24,8 @@ from modules.batched.member import Driver, Stream, augment, check_callbacks
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
 from modules.progress import Progress
-from modules.scoring import BR
-
-
-@dataclass
-class Outcome:
-    """What the engine returns for one member, in the form LUMIN's training gives it."""
-
-    index: int
-    result: dict[str, Any]
-    history: tuple[dict[str, list[float]], dict[str, list[float]]]
-    callbacks: list[Any]
-    epochs: int
-    lr: list[float]
-    momentum: list[float]
-    batches_per_epoch: list[int]
+from modules.scoring import BR, ams
+from modules.training import Member, Schedule, seed_everything
 
 
 class Adam:
@@ -129,8 +115,6 @@ def _bce_gradient(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor, bs: int) ->
 def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: int) -> float:
     """LUMIN's AMS metric on a validation fold (`ams_scan_quick`: the best AMS of cutting above each event's
     prediction, weights scaled to the whole training set) with cumulative sums instead of a loop over events."""
-    from modules.scoring import ams
-
     order = np.argsort(pred, kind="quicksort")  # the sort pandas' sort_values does
     signal = np.where(target[order] == 1, weight[order], 0.0).astype(np.float64)
     background = np.where(target[order] == 0, weight[order], 0.0).astype(np.float64)
@@ -149,8 +133,6 @@ class _Run:
     def __init__(self, fy: Any, model_builder: Any, indices: list[int], cb_partials: list[Callable[[], Any]],
                  patience: int | None, bs: int, seeds: list[int]) -> None:
         from lumin.nn.models.model import Model
-
-        from modules.training import seed_everything
 
         check_callbacks(cb_partials)
         self.models = []
@@ -241,10 +223,10 @@ class _Run:
                 self.live[k] = False
         return float(np.mean(losses))
 
-    def save(self, savepath: Path) -> list[Outcome]:
+    def save(self, savepath: Path) -> list[Member]:
         """Each member's best state saved as LUMIN's `model_id_<i>/train_<i>.h5`, with what LUMIN's training would
-        return for it."""
-        outcomes = []
+        return for it (its time is left for the caller, which knows the whole run's)."""
+        members = []
         for k, (i, model, driver) in enumerate(zip(self.indices, self.models, self.drivers, strict=True)):
             driver.train_ends()
             model.model.load_state_dict(self.net.state_dict(k, self.best_theta))
@@ -253,14 +235,15 @@ class _Run:
             model.save(folder / f"train_{i}.h5")
             history = ({"Training": self.train_losses[k], "Validation": self.val_losses[k]}, {"AMS": self.ams[k]})
             result = {"loss": float(self.best_loss[k]), "AMS": float(self.best_ams[k]), "path": folder}
-            outcomes.append(Outcome(i, result, history, driver.callbacks, int(self.epochs[k]), driver.lr_history,
-                                    driver.mom_history, self.batches[k]))
-        return outcomes
+            schedule = Schedule(driver.lr_history, driver.mom_history, self.batches[k])
+            members.append(Member(i, result, history, [], driver.callbacks, 0.0, int(self.epochs[k]),
+                                  schedule=schedule))
+        return members
 
 
 def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepath: Path,
           cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seeds: list[int],
-          progress: Progress | None = None, n_members: int | None = None) -> list[Outcome]:
+          progress: Progress | None = None, n_members: int | None = None) -> list[Member]:
     """Train the members `indices` (member i validates on fold i mod the number of folds) all at once, member i
     seeded with `seeds[k]` as LUMIN's training of it would be, and save each one's best state as LUMIN's
     `model_id_<i>/train_<i>.h5` under `savepath`."""
@@ -290,27 +273,33 @@ def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: li
         inputs = augment(fold["inputs"], feats, angles, flips, streams[k].reflect_axes)
         per_member[k] = (inputs[order], fold["targets"][order], fold["weights"][order])
         n_batches[k] = len(order) // bs
-    length = int(n_batches.max()) * bs
-    x = np.zeros((size, length, len(feats)), dtype=np.float32)
+    x, y, w = _stack(per_member, size, int(n_batches.max()) * bs, len(feats))
+    return x, y, w, n_batches
+
+
+def _stack(per_member: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]], size: int, length: int,
+           n_feats: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Members' (inputs, targets, weights) as (members, length[, features]) tensors, zero-padded: a padded event
+    has weight 0, so it adds nothing to a loss or a gradient."""
+    x = np.zeros((size, length, n_feats), dtype=np.float32)
     y, w = np.zeros((size, length), dtype=np.float32), np.zeros((size, length), dtype=np.float32)
     for k, (inputs, targets, weights) in per_member.items():
         x[k, :len(inputs)], y[k, :len(inputs)], w[k, :len(inputs)] = inputs, targets, weights
-    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w), n_batches
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w)
 
 
 def _validation_set(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream],
                     val_idxs: list[int]) -> dict[str, Any]:
     """Each member's validation fold, augmented once as LUMIN loads it, stacked and zero-padded."""
     sizes = [len(folds[i]["inputs"]) for i in val_idxs]
-    length, n_feats = max(sizes), folds[0]["inputs"].shape[1]
-    x = np.zeros((len(val_idxs), length, n_feats), dtype=np.float32)
-    y, w = np.zeros((len(val_idxs), length), dtype=np.float32), np.zeros((len(val_idxs), length), dtype=np.float32)
+    per_member = {}
     for k, (i, stream) in enumerate(zip(val_idxs, streams, strict=True)):
         angles, flips = stream.validation_draws(sizes[k])
-        x[k, :sizes[k]] = augment(folds[i]["inputs"], feats, angles, flips, stream.reflect_axes)
-        y[k, :sizes[k]], w[k, :sizes[k]] = folds[i]["targets"], folds[i]["weights"]
-    return {"x": torch.from_numpy(x), "targets": torch.from_numpy(y), "weights": torch.from_numpy(w),
-            "sizes": sizes, "original": [folds[i]["gen_weight_original"] for i in val_idxs]}
+        inputs = augment(folds[i]["inputs"], feats, angles, flips, stream.reflect_axes)
+        per_member[k] = (inputs, folds[i]["targets"], folds[i]["weights"])
+    x, y, w = _stack(per_member, len(val_idxs), max(sizes), len(feats))
+    return {"x": x, "targets": y, "weights": w, "sizes": sizes,
+            "original": [folds[i]["gen_weight_original"] for i in val_idxs]}
 
 
 def _validate(net: StackedNetwork, val: dict[str, Any], chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
