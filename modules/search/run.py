@@ -60,8 +60,9 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
                                       run.workdir / "trial", cb_partials=[onecycle],
                                       seed=_seed(run.experiment.seed, index), client=client, engine=engine)
     ensemble = load_ensemble(trained, builder)
-    cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir)
-    test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir)
+    fast = engine == "batched"  # as a notebook's session does: a batched ensemble gets the vectorised TTA
+    cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast)
+    test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir, fast=fast)
     scores = {**{k: v for k, v in val.items() if not k.endswith("_time")},
               **{k: v for k, v in test.items() if "private" not in k and not k.endswith("_time")}}
     identity = run.prepared.dataset["files"]
