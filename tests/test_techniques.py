@@ -252,11 +252,23 @@ def test_test_time_predictions_are_the_mean_over_eight_transformed_copies(notebo
     assert np.abs(table.pred.to_numpy() - plain).max() > 1e-4, "the copies do change the predictions"
 
 
-def test_vectorised_test_time_augmentation_equals_lumins(notebook_run: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("number", "shared_signs"), [("13", True), ("4", True), ("14", False)])
+def test_vectorised_test_time_augmentation_equals_lumins(notebook_run: Any, tmp_path: Path, number: str,
+                                                         shared_signs: bool) -> None:
+    """The dense Swish body (13) and the plain ReLU body (4) run the shared-sign way; the split body (14) runs
+    LUMIN's own network on the 8 copies. Either way the predictions are LUMIN's."""
     from modules import tta
+    from modules.folds import fold_yielder
 
-    namespace = notebook_run("13")
+    namespace = notebook_run(number)
     ensemble, prepared = namespace["ensemble"], namespace["run"].prepared
+    fy = fold_yielder(prepared.val, augment=False)
+    feats, n_cont = fy.cont_feats + fy.cat_feats, len(fy.cont_feats)
+    fy.close()
+    networks = [model.model for model in ensemble.models]
+    cardinalities = tuple(int(e.weight.shape[0]) for e in getattr(networks[0][0], "embeds", []))
+    _, members = tta._plan(networks, feats, n_cont, cardinalities)
+    assert all(isinstance(m, tta.SignedMember) for m in members) == shared_signs
     for foldfile in (prepared.val, prepared.test):
         lumin, _ = evaluation.predict(ensemble, foldfile, tta=True, workdir=tmp_path)
         fast, _ = tta.predict(ensemble, foldfile)
