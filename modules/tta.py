@@ -170,7 +170,7 @@ class SignedMember:
         return torch.sigmoid(logits).view(8, n).numpy().mean(axis=0, dtype=np.float64)
 
 
-def _plan(networks: list[Any], feats: list[str], n_cont: int, cardinalities: tuple[int, ...]
+def _plan(networks: list[Any], feats: list[str], n_cont: int
           ) -> tuple[Callable[[np.ndarray], Any], list[Callable[[Any], np.ndarray]]]:
     """How to prepare a block of events once for all members, and each member's mean over the copies from that:
     the shared-sign way where every member allows it, else LUMIN's own network on the 8 copies."""
@@ -178,6 +178,7 @@ def _plan(networks: list[Any], feats: list[str], n_cont: int, cardinalities: tup
 
     from modules.batched.network import Unsupported
 
+    cardinalities = tuple(int(e.weight.shape[0]) for e in getattr(networks[0][0], "embeds", []))
     groups = signs(feats, n_cont, cardinalities)
     if groups is not None:
         try:
@@ -211,7 +212,6 @@ def predict(ensemble: Any, foldfile: Path) -> tuple[pd.DataFrame, float]:
     weights = np.asarray(ensemble.weights, dtype=np.float64)
     weights = weights / weights.sum()
     networks = [model.model.eval() for model in ensemble.models]
-    cardinalities = tuple(int(e.weight.shape[0]) for e in getattr(networks[0][0], "embeds", []))
     pred = np.zeros(len(inputs))
     threads = torch.get_num_threads()
 
@@ -223,7 +223,7 @@ def predict(ensemble: Any, foldfile: Path) -> tuple[pd.DataFrame, float]:
                     pred[start:start + CHUNK] += weight * member(block)
 
     with timer() as clock, torch.inference_mode():
-        prepare, members = _plan(networks, feats, n_cont, cardinalities)
+        prepare, members = _plan(networks, feats, n_cont)
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(threads) as pool:

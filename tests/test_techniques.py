@@ -265,9 +265,7 @@ def test_vectorised_test_time_augmentation_equals_lumins(notebook_run: Any, tmp_
     fy = fold_yielder(prepared.val, augment=False)
     feats, n_cont = fy.cont_feats + fy.cat_feats, len(fy.cont_feats)
     fy.close()
-    networks = [model.model for model in ensemble.models]
-    cardinalities = tuple(int(e.weight.shape[0]) for e in getattr(networks[0][0], "embeds", []))
-    _, members = tta._plan(networks, feats, n_cont, cardinalities)
+    _, members = tta._plan([model.model for model in ensemble.models], feats, n_cont)
     assert all(isinstance(m, tta.SignedMember) for m in members) == shared_signs
     for foldfile in (prepared.val, prepared.test):
         lumin, _ = evaluation.predict(ensemble, foldfile, tta=True, workdir=tmp_path)

@@ -49,13 +49,14 @@ def hardware_of(record: dict[str, Any]) -> str:
     training = record.get("config", {}).get("training", {})
     how = [f"{training['engine']} engine"] if training.get("engine", "lumin") != "lumin" else []
     how += [f"Dask, {training['workers']} workers"] if training.get("workers") else []
-    suffix = f"; {', '.join(how)}" if how else ""
     if hw.get("gpu"):
-        return str(hw["gpu"]) + suffix
-    if not hw:
-        return record.get("machine", "unknown") + suffix
-    return (f"{hw.get('cpu', '?')} ({hw.get('cpu_cores', '?')} cores, {hw.get('torch_threads', '?')} torch threads)"
-            + suffix)
+        device = str(hw["gpu"])
+    elif not hw:
+        device = record.get("machine", "unknown")
+    else:
+        cores, threads = hw.get("cpu_cores", "?"), hw.get("torch_threads", "?")
+        device = f"{hw.get('cpu', '?')} ({cores} cores, {threads} torch threads)"
+    return f"{device}; {', '.join(how)}" if how else device
 
 
 @dataclass
