@@ -3,7 +3,10 @@ every experiment of G. Strong (2020), arXiv:2002.01427, each score's mean and st
 (std with ddof=1 over sqrt(n)) and each time on each machine, derived from the per-machine result files the paper
 published with its code (GilesStrong/HiggsML_Lumin, paper_results/). Rows name this project's experiment where it
 has one. The ablations 38-41 had no test-time augmentation and recorded their scores under `_no_tta` names; here they
-carry the plain names, as this project records them. Experiment 42's seventh machine is spelled `icaurs` there.
+carry the plain names, as this project records them. As the original's `Result` class, only the six named machines
+count (helios_cuda, helios_cpu, mbp, daedalus, icarus, morpheus): the extra, misspelt `42_baseline+aug_icaurs.json`
+is left out. `python -m modules.results.paper_build FOLDER` rebuilds the CSV from the published files
+(`modules/results/paper_build.py`).
 """
 
 from __future__ import annotations
