@@ -43,8 +43,10 @@ def evaluate_validation(ensemble: Any, prepared: PreparedData, tta: bool, workdi
                         suffix: str = "", fast: bool = False) -> tuple[scoring.Cut, dict[str, float]]:
     """Predict the validation split, choose the study's cut on it, and return the cut with its metrics."""
     data, seconds = predict(ensemble, prepared.val, tta, workdir, fast)
+    # the study's wgt_factor=250000/50000: event counts, not weight sums (see modules.scoring)
+    factor = scoring.count_scales(prepared.rows).get("val", prepared.weight_scale["val"])
     cut = scoring.choose_cut(data.pred.to_numpy(), data.gen_target.to_numpy(),
-                             data.gen_weight_original.to_numpy(), wgt_factor=prepared.weight_scale["val"])
+                             data.gen_weight_original.to_numpy(), wgt_factor=factor)
     return cut, {f"val_time{suffix}": seconds, f"val_ams_max{suffix}": cut.ams_max,
                  f"val_ams_smooth{suffix}": cut.ams_at_cut, f"val_cut{suffix}": cut.cut}
 
@@ -57,7 +59,10 @@ def evaluate_test(ensemble: Any, prepared: PreparedData, cut: scoring.Cut, tta: 
     data, seconds = predict(ensemble, prepared.test, tta, workdir, fast)
     metrics: dict[str, Any] = {f"test_time{suffix}": seconds}
     if prepared.has_test_labels:
+        # the study's rule: full-set factors from event counts (1 for a complete set), falling back to weight sums
         scale = {k: v for k, v in prepared.weight_scale.items() if k in ("public", "private")}
+        scale.update(scoring.count_scales(prepared.rows, data))
+        scale.pop("val", None)
         overall = scoring.score_test(data, cut.cut, scale)
         per_fold = scoring.score_test_per_fold(data, cut.cut, scale)
         metrics.update({f"{k}{suffix}": v for k, v in {**overall, **per_fold}.items()})

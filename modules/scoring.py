@@ -3,6 +3,12 @@
 The cut is chosen on the validation split exactly as LUMIN's `binary_class_cut_by_ams` does (the mean prediction of
 the top 10% of events ranked by the AMS of a cut at their prediction, considering predictions >= 0.9), but with
 cumulative sums instead of one weighted sum per event, so it takes milliseconds rather than minutes on 50k events.
+
+Subsets stand for their full set as in the study (GilesStrong/HiggsML_Lumin): weights are scaled by the ratio of event
+counts, full set over subset, never by the ratio of weight sums. The notebooks choose the cut with
+`binary_class_cut_by_ams(val_df, top_perc=10, br=10, wgt_factor=250000/50000)` on the validation split's Kaggle weights,
+score the complete public and private sets unscaled (`modules/basics.py: score_test_data`), and scale each test fold's
+weights by n(set) / n(set in fold) (`score_test_data_per_fold`). `count_scales` gives these factors.
 """
 
 from __future__ import annotations
@@ -72,10 +78,29 @@ def choose_cut(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, wgt_fac
     return Cut(cut=cut, ams_at_cut=selected_ams(pred, target, weight, cut, br), ams_max=float(scores[ranked[0]]))
 
 
+def count_scales(rows: dict[str, int], test: pd.DataFrame | None = None) -> dict[str, float]:
+    """The study's full-set weight factors from event counts: validation n(train + val) / n(val) (250000/50000 on the
+    real data), and for each test set present n(set in the file) / n(set in `test`), 1 when the whole set is kept.
+
+    `rows` is `PreparedData.rows` (keys train, val and, for the CERN file, test_set_b and test_set_v); a factor whose
+    counts are missing is left out, so the caller can fall back to another scale.
+    """
+    out: dict[str, float] = {}
+    if rows.get("val"):
+        out["val"] = (rows.get("train", 0) + rows["val"]) / rows["val"]
+    if test is not None and "private" in test:
+        for name, flag, key in (("public", 0, "test_set_b"), ("private", 1, "test_set_v")):
+            kept = int((test.private == flag).sum())
+            if kept and rows.get(key):
+                out[name] = rows[key] / kept
+    return out
+
+
 def score_test(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = None, br: float = BR) -> dict[str, float]:
     """Overall public and private AMS of a test DataFrame (columns pred, gen_target, gen_weight, private).
 
-    `scale` gives each set's full-set weight factor ({'public': .., 'private': ..}); 1 when the whole set is present.
+    `scale` gives each set's full-set weight factor ({'public': .., 'private': ..}; see `count_scales`); 1 when the
+    whole set is present, as in the study, whose public and private Kaggle weights already sum to the full totals.
     """
     scale = scale or {}
     out = {}
@@ -87,20 +112,24 @@ def score_test(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = No
 
 
 def score_test_per_fold(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = None,
-                      br: float = BR) -> dict[str, tuple[float, float]]:
+                      br: float = BR, by: str = "count") -> dict[str, tuple[float, float]]:
     """Mean and standard error over test folds (column `fold`) of the public and private AMS.
 
-    Each fold's weights are scaled so the fold stands for the full set: the set's total weight (times its `scale`)
-    over the fold's. The uncertainty is std / sqrt(n_folds), as the study reported it.
+    Each fold's weights are scaled so the fold stands for the full set, as the study did (`score_test_data_per_fold`):
+    by the set's event count over the fold's (times the set's `scale`); `by="weight"` scales by weight sums instead.
+    The uncertainty is std / sqrt(n_folds), as the study reported it.
     """
+    if by not in ("count", "weight"):
+        raise ValueError(f"by must be 'count' or 'weight', not {by!r}")
     scale = scale or {}
     out = {}
     for name, flag in (("public", 0), ("private", 1)):
         part = df[df.private == flag]
-        full = part.gen_weight.sum() * scale.get(name, 1.0)
+        full = (len(part) if by == "count" else part.gen_weight.sum()) * scale.get(name, 1.0)
         values = []
         for _, fold in part.groupby("fold"):
-            weight = fold.gen_weight.to_numpy(float) * full / fold.gen_weight.sum()
+            size = len(fold) if by == "count" else fold.gen_weight.sum()
+            weight = fold.gen_weight.to_numpy(float) * full / size
             values.append(selected_ams(fold.pred.to_numpy(), fold.gen_target.to_numpy(), weight, cut, br))
         err = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
         out[f"test_{name}_ams_mean"] = (float(np.mean(values)) if values else float("nan"), err)

@@ -104,9 +104,25 @@ def test_overall_test_scoring() -> None:
     assert scaled["test_public_ams"] == pytest.approx(hand_ams(12, 16))
 
 
-def test_per_fold_scoring_scales_each_fold_to_the_full_set() -> None:
+def test_per_fold_scoring_scales_each_fold_by_event_counts_as_the_study() -> None:
+    # the study (score_test_data_per_fold): fold weights *= n(set) / n(set in fold); public 6 events in folds of 3,
+    # private 4 events in folds of 2, so every factor is 2 (weight sums would give 31/20, 31/11, 10/4 and 10/6)
     df = constructed_test_set()
     got = scoring.score_test_per_fold(df, cut=0.5)
+    pub = [hand_ams(2 * 2, 8 * 2), hand_ams(4 * 2, 0)]
+    pri = [hand_ams(3 * 2, 0), hand_ams(1 * 2, 5 * 2)]
+    assert np.mean(pub) == pytest.approx(1.5186, abs=1e-4) and np.mean(pri) == pytest.approx(1.0918, abs=1e-4)
+    for key, values in (("test_public_ams_mean", pub), ("test_private_ams_mean", pri)):
+        mean, err = got[key]
+        assert mean == pytest.approx(np.mean(values))
+        assert err == pytest.approx(np.std(values, ddof=1) / np.sqrt(2))
+    scaled = scoring.score_test_per_fold(df, cut=0.5, scale={"public": 3.0})
+    assert scaled["test_public_ams_mean"][0] == pytest.approx(np.mean([hand_ams(12, 48), hand_ams(24, 0)]))
+
+
+def test_per_fold_scoring_by_weight_sums_on_request() -> None:
+    df = constructed_test_set()
+    got = scoring.score_test_per_fold(df, cut=0.5, by="weight")
     public_total, private_total = 31.0, 10.0
     pub = [hand_ams(2 * public_total / 20, 8 * public_total / 20), hand_ams(4 * public_total / 11, 0)]
     pri = [hand_ams(3 * private_total / 4, 0), hand_ams(1 * private_total / 6, 5 * private_total / 6)]
@@ -114,3 +130,33 @@ def test_per_fold_scoring_scales_each_fold_to_the_full_set() -> None:
         mean, err = got[key]
         assert mean == pytest.approx(np.mean(values))
         assert err == pytest.approx(np.std(values, ddof=1) / np.sqrt(2))
+    with pytest.raises(ValueError):
+        scoring.score_test_per_fold(df, cut=0.5, by="sum")
+
+
+def test_count_scales_are_the_studys_event_count_ratios() -> None:
+    # the real data: 200000 training and 50000 validation events -> the notebooks' wgt_factor=250000/50000
+    assert scoring.count_scales({"train": 200000, "val": 50000}) == {"val": 5.0}
+    rows = {"train": 3200, "val": 800, "test_set_b": 100, "test_set_v": 450}
+    test = constructed_test_set()  # 6 public and 4 private events kept
+    assert scoring.count_scales(rows, test) == pytest.approx({"val": 5.0, "public": 100 / 6, "private": 450 / 4})
+    complete = {"train": 8, "val": 2, "test_set_b": 6, "test_set_v": 4}
+    assert scoring.count_scales(complete, test) == {"val": 5.0, "public": 1.0, "private": 1.0}
+    assert scoring.count_scales({}, test) == {}
+
+
+def test_cut_with_the_count_factor_differs_from_the_weight_sum_factor() -> None:
+    # 10 validation events of 200 (the study's count factor: 200/10 = 20) whose weights are 2/5 of their share of the
+    # total weight (a weight-sum factor of 50). With b_r = 10 the factor decides which cut ranks best; top 10% = 1 event
+    pred = np.array([0.99, 0.97, 0.95, 0.93] + [0.1] * 6)
+    target = np.array([1, 0, 1, 1] + [0] * 6)
+    weight = np.array([1.0, 3.0, 1.0, 1.0] + [0.25] * 6)
+    factor = scoring.count_scales({"train": 190, "val": 10})["val"]
+    assert factor == 20.0
+    by_count = scoring.choose_cut(pred, target, weight, wgt_factor=factor, top_perc=10, br=10)
+    by_sum = scoring.choose_cut(pred, target, weight, wgt_factor=50.0, top_perc=10, br=10)
+    # factor 20: AMS(20, 0) = 5.0908 < AMS(60, 60) = 6.3992 -> cut 0.93; factor 50: AMS(50, 0) = 10.7243 > AMS(150, 150)
+    assert by_count.cut == 0.93 and by_count.ams_at_cut == pytest.approx(hand_ams(60, 60))
+    assert by_count.ams_at_cut == pytest.approx(6.3992, abs=1e-4)
+    assert by_sum.cut == 0.99 and by_sum.ams_at_cut == pytest.approx(hand_ams(50, 0))
+    assert by_sum.ams_at_cut == pytest.approx(10.7243, abs=1e-4)
