@@ -1,6 +1,7 @@
-"""Training an ensemble the study's way, one member at a time: member i is a LUMIN `train_models` run that validates
-on fold i and trains on the other nine, so an interrupted ensemble can be resumed and members can run as separate
-tasks. Each member is seeded from the run's seed and its index, so it is the same whichever members ran before it.
+"""Training an ensemble the study's way, one member at a time: member i validates on fold i and trains on the other
+nine as LUMIN 0.5.1 trained it (sub-epochs, see `modules.models.original`), so an interrupted ensemble can be resumed
+and members can run as separate tasks. Each member is seeded from the run's seed and its index, so it is the same
+whichever members ran before it.
 
 The notebook keeps the experiment's own choices (the ModelBuilder, the callbacks, the number of models and epochs).
 """
@@ -26,12 +27,17 @@ from modules import scoring
 from modules.atomic import write_json
 from modules.batched import ENGINES, chosen_engine
 from modules.folds import fold_yielder, n_events
+from modules.models import original
+from modules.models.original import SUB_EPOCHS_PER_EPOCH
 from modules.models.schedules import TrainingRecorder
 from modules.progress import Progress
 from modules.quiet import silenced
 from modules.timing import timer
 
 BATCH_SIZE = 256
+TRAINING = "LUMIN 0.5.1's loop: sub-epochs, 0.5.1 early stopping and best state"
+"""What kind of training loop made a member: part of the fingerprint, so members of an older loop are not reused."""
+
 def pick_engine(model_builder: Any, cb_partials: list[Callable[[], Any]] | None, what: str) -> str:
     """The engine HIGGSML_ENGINE asks for, unless it is `batched` and the batched engine cannot train this model
     with these callbacks: then LUMIN, saying why."""
@@ -64,14 +70,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def ams_metric(train_fy: Any) -> Callable[[], Any]:
-    """The AMS tracked each epoch (b_r = 10, original weights) without steering model selection, as in the study."""
-    from lumin.nn.metrics.class_eval import AMS
-
-    return partial(AMS, n_total=n_events(train_fy), wgt_name="gen_weight_original", br=scoring.BR,
-                   main_metric=False)
-
-
 @dataclass
 class Member:
     """One trained ensemble member: LUMIN's result and loss history, its cycle losses (cyclic schedules), the
@@ -85,6 +83,7 @@ class Member:
     callbacks: list[Any]
     seconds: float
     epochs: int
+    """Sub-epochs trained (one training fold each)."""
     reused: bool = False
     schedule: Schedule | None = None
     """For a reused member, the LR and momentum it trained with, read back from disk."""
@@ -163,63 +162,101 @@ class Training:
 
 
 class _Reporter(Callback):
-    """Tells a Progress about each finished epoch with its validation loss (read when LUMIN's MetricLogger, which runs
-    after this callback, has computed it: at the next epoch's start, or at the end of training)."""
+    """Tells a Progress about each finished epoch (nine sub-epochs) with the last validation loss, read once LUMIN's
+    MetricLogger, which runs before this callback, has computed it."""
 
     def __init__(self, progress: Progress, member: int, n_members: int, n_epochs: int) -> None:
         super().__init__()
-        self.progress, self.member, self.n_members, self.n_epochs, self.done = progress, member, n_members, n_epochs, 0
+        self.progress, self.member, self.n_members, self.n_epochs, self.sub_epochs = (progress, member, n_members,
+                                                                                        n_epochs, 0)
 
     def _report(self) -> None:
-        self.done += 1
         results = getattr(self.model.fit_params.metric_log, "val_epoch_results", None)
         loss = float(np.asarray(results[0]).ravel()[0]) if results is not None else None
-        self.progress.epoch_done(self.member, self.n_members, self.done, self.n_epochs, loss)
+        done = -(-self.sub_epochs // SUB_EPOCHS_PER_EPOCH)
+        self.progress.epoch_done(self.member, self.n_members, done, self.n_epochs, loss)
 
-    def on_epoch_begin(self) -> None:
-        if self.model.fit_params.state == "train" and self.model.fit_params.epoch > 1:
-            self._report()
+    def on_epoch_end(self) -> None:
+        if self.model.fit_params.state == "valid":
+            self.sub_epochs += 1
+            if self.sub_epochs % SUB_EPOCHS_PER_EPOCH == 0:
+                self._report()
 
     def on_train_end(self) -> None:
-        self._report()
+        if self.sub_epochs % SUB_EPOCHS_PER_EPOCH:
+            self._report()
 
 
-class _Keep:
-    """Wraps a callback partial so the instance LUMIN creates for a member is kept for inspection afterwards."""
+def validation_ams(model: Any, by: Any, fy: Any, val_idx: int) -> float:
+    """The AMS 0.5.1 reported for a trained member: LUMIN's quick AMS scan of its predictions on the (augmented)
+    validation fold it was validated on, with the original weights scaled to the whole training set."""
+    fold = fy.foldfile[f"fold_{val_idx}"]
+    weights = fold["gen_weight_original"][()] if "gen_weight_original" in fold else fold["weights"][()]
+    pred = np.asarray(model.predict(by.inputs)).reshape(-1)
+    return max_ams(pred, fold["targets"][()].reshape(-1), weights.reshape(-1), n_events(fy))
 
-    def __init__(self, factory: Callable[[], Any], store: list[Any]) -> None:
-        self.factory, self.store = factory, store
 
-    def __call__(self) -> Any:
-        callback = self.factory()
-        self.store.append(callback)
-        return callback
+def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: int) -> float:
+    """LUMIN's AMS metric on a validation fold (`ams_scan_quick`: the best AMS of cutting above each event's
+    prediction, weights scaled to the whole training set) with cumulative sums instead of a loop over events."""
+    order = np.argsort(pred, kind="quicksort")  # the sort pandas' sort_values does
+    signal = np.where(target[order] == 1, weight[order], 0.0).astype(np.float64)
+    background = np.where(target[order] == 0, weight[order], 0.0).astype(np.float64)
+    s = signal.sum() - np.r_[0.0, np.cumsum(signal)[:-1]]
+    b = background.sum() - np.r_[0.0, np.cumsum(background)[:-1]]
+    factor = n_total / len(pred)
+    s, b = np.clip(s, 0, None) * factor, np.clip(b, 0, None) * factor
+    values = np.where(b > 0, scoring.ams(s, np.where(b > 0, b, 1.0), scoring.BR), -1.0)
+    return float(max(0.0, values.max()))
+
+
+def member_callbacks(cb_partials: list[Callable[[], Any]], patience: int | None) -> tuple[list[Any], dict[str, Any]]:
+    """The callbacks of one member's training in the order they must run, and the ones read afterwards by name:
+    sub-epochs first (the schedules must see one fold), the experiment's own, the recorder, LUMIN's MetricLogger, then
+    0.5.1's best-state keeping and early stopping, which read the validation losses the logger has just computed."""
+    from lumin.nn.callbacks.monitors import MetricLogger
+
+    own = [factory() for factory in cb_partials]
+    named = {"recorder": TrainingRecorder(), "log": MetricLogger(show_plots=False), "best": original.BestState(),
+             "validation": original.ValidationData()}
+    stopping = [] if patience is None else [original.EarlyStopping(patience)]
+    callbacks = [original.SubEpochs(), *own, named["recorder"], named["log"], named["best"], *stopping,
+                 named["validation"]]
+    return callbacks, {**named, "own": own}
 
 
 def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, savepath: Path,
                  cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seed: int | None,
                  progress: Progress | None = None, n_members: int = 1) -> Member:
-    """Train ensemble member `index` (validation fold `index` mod the number of folds) with LUMIN's `train_models`."""
-    from lumin.nn.training.train import train_models
+    """Train ensemble member `index` (validation fold `index` mod the number of folds) as LUMIN 0.5.1's
+    `fold_train_ensemble` did, with LUMIN 0.9.1's `Model.fit`: up to `n_epochs` passes over its nine training folds,
+    validated after every fold (`modules.models.original`), and its best state saved as `model_id_<i>/train_<i>.h5`."""
+    from lumin.nn.models.model import Model
 
     if seed is not None:
         seed_everything(member_seed(seed, index))
-    callbacks: list[Any] = []
-    extra: list[Callable[[], Any]] = [TrainingRecorder]
+    folder = savepath / f"model_id_{index}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    val_idx = index % train_fy.n_folds
+    trn_idxs = [j for j in range(train_fy.n_folds) if j != val_idx]
+    model = Model(model_builder)
+    callbacks, named = member_callbacks(cb_partials, patience)
     if progress is not None:
         progress.member_begins(index, n_members, n_epochs)
-        extra.append(partial(_Reporter, progress, index, n_members, n_epochs))
-    kept = [_Keep(p, callbacks) for p in [*cb_partials, *extra]]
-    (savepath / f"model_id_{index}").mkdir(parents=True, exist_ok=True)  # train_models `rm -r`s it first
+        callbacks.append(_Reporter(progress, index, n_members, n_epochs))
     with timer() as clock, silenced():
-        results, histories, cycle_losses = train_models(
-            train_fy, index + 1, bs=bs, model_builder=model_builder, n_epochs=n_epochs, patience=patience,
-            cb_partials=kept, metric_partials=[ams_metric(train_fy)], savepath=savepath, start_model_id=index,
-            live_fdbk=False,
-        )
-    recorder = next(c for c in callbacks if isinstance(c, TrainingRecorder))
-    return Member(index, results[0], histories[0], cycle_losses[0], callbacks, clock["seconds"],
-                  len(recorder.batches_per_epoch))
+        model.fit(n_epochs=n_epochs * len(trn_idxs), fy=train_fy, bs=bs, trn_idxs=trn_idxs, val_idx=val_idx,
+                  cbs=callbacks, cb_savepath=folder)
+        model.save(folder / f"train_{index}.h5")
+        ams = validation_ams(model, named["validation"].by, train_fy, val_idx)
+    losses, _ = named["log"].get_loss_history()
+    history = ({name: [float(v) for v in values] for name, values in losses.items()}, {})
+    cycle_losses = next((list(c.cycle_losses) for c in named["own"] if getattr(c, "cycle_save", False)), [])
+    result = {"loss": named["best"].best, "AMS": ams, "path": folder}
+    return Member(index, result, history, cycle_losses, [*named["own"], named["recorder"]], clock["seconds"],
+                  len(named["recorder"].batches_per_epoch))
 
 
 def fingerprint(train_fy: Any, model_builder: Any, n_epochs: int, cb_partials: list[Callable[[], Any]],
@@ -230,7 +267,7 @@ def fingerprint(train_fy: Any, model_builder: Any, n_epochs: int, cb_partials: l
 
     payload = {"data": str(Path(train_fy.foldfile.filename).resolve()), "model": describe_model(model_builder),
                "callbacks": [describe_partial(cb) for cb in cb_partials], "n_epochs": n_epochs, "patience": patience,
-               "batch_size": bs, "seed": seed}
+               "batch_size": bs, "seed": seed, "training": TRAINING}
     if engine != "lumin":
         payload["engine"] = engine
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -255,16 +292,17 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
                    cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
                    bs: int = BATCH_SIZE, seed: int | None = None, resume: bool = True,
                    progress: Progress | None = None, client: Any = None, engine: str = "lumin") -> Training:
-    """Train `n_models` members one after another, each on all folds but its own validation fold.
+    """Train `n_models` members one after another, each on all folds but its own validation fold, for up to
+    `n_epochs` passes over its nine training folds, validated after every fold as LUMIN 0.5.1 did.
 
     Models are selected by validation loss (the study's choice; the AMS is only tracked). With `seed`, member i is
     seeded from (seed, i), so it comes out the same whichever members ran before it; then, with `resume`, members an
     interrupted run finished under the same fingerprint are reused and only the rest are trained (a member is
     finished once its record `member_<i>.json` is written beside its weights; a half-trained one is trained again).
-    Without `seed`, the generators run on from their current state, exactly as one LUMIN `train_models` call over
-    all members would, and nothing is reused. With a Dask `client` the members are trained as tasks on its workers
-    (the same members, since each is seeded on its own). With `engine='batched'` the members still to train are
-    trained all at once (see `modules.batched`; it needs a seed and one of the networks and schedules it supports).
+    Without `seed`, the generators run on from their current state, and nothing is reused. With a Dask `client` the
+    members are trained as tasks on its workers (the same members, since each is seeded on its own). With
+    `engine='batched'` the members still to train are trained all at once (see `modules.batched`; it needs a seed and
+    one of the networks and schedules it supports).
     `seconds` is the wall time of this call plus the training time of any reused member.
     """
     savepath = Path(savepath)
@@ -280,7 +318,7 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
         record, weights = savepath / f"member_{i}.json", savepath / f"model_id_{i}" / f"train_{i}.h5"
         if resume and record.exists() and weights.exists():
             members[i] = Member.from_record(json.loads(record.read_text()), savepath)
-            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({members[i].epochs} epochs, "
+            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({members[i].epochs} sub-epochs, "
                   f"validation loss {members[i].result['loss']:.4e})", flush=True)
     todo = [i for i in range(n_models) if i not in members]
     reused = sorted(members)
@@ -297,13 +335,14 @@ def train_ensemble(train_fy: Any, model_builder: Any, n_models: int, n_epochs: i
         _keep_member(member, savepath)
         if progress is not None:
             progress.member_done(member.seconds)
-        print(f"member {i + 1}/{n_models}: {member.epochs} epochs, validation loss {member.result['loss']:.4e}, "
+        print(f"member {i + 1}/{n_models}: {member.epochs} sub-epochs, validation loss {member.result['loss']:.4e}, "
               f"{member.seconds:.1f} s", flush=True)
         members[i] = member
     ordered = [members[i] for i in range(n_models)]
     config = {"engine": engine, "n_models": n_models, "n_epochs": n_epochs, "batch_size": bs, "patience": patience,
               "seed": seed, "callbacks": [describe_partial(cb) for cb in cb_partials],
-              "epochs_trained": [m.epochs for m in ordered], "member_seconds": [m.seconds for m in ordered],
+              "sub_epochs_per_epoch": SUB_EPOCHS_PER_EPOCH,
+              "sub_epochs_trained": [m.epochs for m in ordered], "member_seconds": [m.seconds for m in ordered],
               "reused_members": reused,
               "workers": None if client is None else len(client.scheduler_info()["workers"])}
     seconds = time.perf_counter() - clock_started + sum(members[i].seconds for i in reused)
@@ -323,7 +362,7 @@ def _batched(train_fy: Any, model_builder: Any, todo: list[int], n_models: int, 
     for member in trained:
         member.seconds = clock["seconds"] / len(trained)
         _keep_member(member, savepath)
-        print(f"member {member.index + 1}/{n_models} (batched): {member.epochs} epochs, validation loss "
+        print(f"member {member.index + 1}/{n_models} (batched): {member.epochs} sub-epochs, validation loss "
               f"{member.result['loss']:.4e}", flush=True)
     if progress is not None:
         progress.member_done(clock["seconds"])
@@ -380,7 +419,7 @@ def _on_cluster(client: Any, train_fy: Any, model_builder: Any, todo: list[int],
         done[member.index] = member
         if progress is not None:
             progress.member_done(member.seconds)
-        print(f"member {member.index + 1}/{n_models} (on a worker): {member.epochs} epochs, validation loss "
+        print(f"member {member.index + 1}/{n_models} (on a worker): {member.epochs} sub-epochs, validation loss "
               f"{member.result['loss']:.4e}, {member.seconds:.1f} s", flush=True)
     return done
 

@@ -4,10 +4,10 @@ prediction stay LUMIN's.
 
 Member i starts from the weights LUMIN would give it (the `Model` is built after the same seeding), draws the same
 batches of the same augmented events (see `member.Stream`), follows LUMIN's own callbacks for its learning rate,
-momentum and early stopping, and is validated on fold i after every epoch; the state with the lowest validation
-loss is kept, as LUMIN's SaveBest does. What differs from LUMIN is only the order of floating-point sums inside the
-stacked products, so a member's losses agree with LUMIN's to float precision at first and drift apart only as far as
-any two runs of one training on different hardware would.
+momentum and early stopping, and is validated on fold i after every sub-epoch (one training fold), as LUMIN 0.5.1
+trained; the state with the lowest validation loss is kept (`modules.models.original`). What differs from LUMIN is
+only the order of floating-point sums inside the stacked products, so a member's losses agree with LUMIN's to float
+precision at first and drift apart only as far as any two runs of one training on different hardware would.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import torch
 from modules.batched.member import Driver, Stream, augment, check_callbacks
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
+from modules.models.original import SUB_EPOCHS_PER_EPOCH
 from modules.progress import Progress
-from modules.scoring import BR, ams
-from modules.training import Member, Schedule, seed_everything
+from modules.training import Member, Schedule, max_ams, seed_everything
 
 
 class Adam:
@@ -112,20 +112,6 @@ def _bce_gradient(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor, bs: int) ->
     return (p - y) / variance.clamp(min=1e-12) * (w / bs) * variance
 
 
-def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: int) -> float:
-    """LUMIN's AMS metric on a validation fold (`ams_scan_quick`: the best AMS of cutting above each event's
-    prediction, weights scaled to the whole training set) with cumulative sums instead of a loop over events."""
-    order = np.argsort(pred, kind="quicksort")  # the sort pandas' sort_values does
-    signal = np.where(target[order] == 1, weight[order], 0.0).astype(np.float64)
-    background = np.where(target[order] == 0, weight[order], 0.0).astype(np.float64)
-    s = signal.sum() - np.r_[0.0, np.cumsum(signal)[:-1]]
-    b = background.sum() - np.r_[0.0, np.cumsum(background)[:-1]]
-    factor = n_total / len(pred)
-    s, b = np.clip(s, 0, None) * factor, np.clip(b, 0, None) * factor
-    values = np.where(b > 0, ams(s, np.where(b > 0, b, 1.0), BR), -1.0)
-    return float(max(0.0, values.max()))
-
-
 class _Run:
     """One batched training in progress: the stacked network and its optimiser, each member's driver (LUMIN's
     callbacks) and data stream, the folds in memory, and what is recorded per member."""
@@ -153,38 +139,28 @@ class _Run:
         self.best_ams, self.epochs = np.zeros(self.size), np.zeros(self.size, dtype=int)
         self.train_losses: list[list[float]] = [[] for _ in indices]
         self.val_losses: list[list[float]] = [[] for _ in indices]
-        self.ams: list[list[float]] = [[] for _ in indices]
         self.batches: list[list[int]] = [[] for _ in indices]
         self.live = np.ones(self.size, dtype=bool)
         """Members still training (not stopped by their callbacks)."""
 
-    def train_epoch(self) -> None:
-        """One epoch of every live member: its nine training folds in its own order, batch by batch."""
+    def train_sub_epoch(self) -> None:
+        """One sub-epoch of every live member: its next training fold in its own order, batch by batch."""
         live = np.flatnonzero(self.live)
-        in_epoch, counts = self.live.copy(), np.zeros(self.size, dtype=int)
-        orders = [list(s.next_fold_order()) if self.live[k] else [] for k, s in enumerate(self.streams)]
+        folds = {int(k): self.streams[k].next_fold() for k in live}
         for k in live:
-            self.drivers[k].epoch_begins(self.streams[k].trn_idxs)
-        for slot in range(self.fy.n_folds - 1):
-            active = np.flatnonzero(in_epoch)
-            if not len(active):
-                break
-            n_batches = self._train_slot(orders, active, slot)
-            for k in active:
-                counts[k] += n_batches[k]
-                self.drivers[k].fold_ends()
-                if self.drivers[k].stopped:  # LUMIN ends the epoch's training after the fold that stopped it
-                    in_epoch[k] = False
+            self.drivers[k].epoch_begins([folds[k]])
+        n_batches = self._train_slot(folds, live)
         for k in live:
+            self.drivers[k].fold_ends()
             self.drivers[k].training_epoch_ends()
-            self.batches[k].append(int(counts[k]))
+            self.batches[k].append(int(n_batches[k]))
 
-    def _train_slot(self, orders: list[list[int]], active: np.ndarray, slot: int) -> np.ndarray:
-        """Each active member's `slot`-th training fold of the epoch; returns each member's number of batches."""
+    def _train_slot(self, folds: dict[int, int], active: np.ndarray) -> np.ndarray:
+        """Each active member's training fold `folds[k]`; returns each member's number of batches."""
         bs = self.bs
-        x, y, w, n_batches = _slot_data(self.folds, self.feats, self.streams, orders, active, slot, bs, self.size)
+        x, y, w, n_batches = _slot_data(self.folds, self.feats, self.streams, folds, active, bs, self.size)
         for k in active:
-            self.drivers[k].fold_begins(orders[k][slot])
+            self.drivers[k].fold_begins(folds[k])
         loss_sum = torch.zeros(self.size)
         for step in range(int(n_batches.max())):
             stepping = active[n_batches[active] > step]
@@ -206,17 +182,18 @@ class _Run:
         return n_batches
 
     def validate(self) -> float:
-        """Every live member on its validation fold: record the loss and AMS, keep the best state (LUMIN's SaveBest),
-        and let its callbacks see the loss (early stopping). Returns the mean loss."""
+        """Every live member on its validation fold after a sub-epoch: record the loss, keep the best state (ties: the
+        later one, as 0.5.1) with the AMS LUMIN reported for it, and let its callbacks see the loss (early stopping).
+        Returns the mean loss."""
         losses, preds = _validate(self.net, self.val)
         for k in np.flatnonzero(self.live):
             self.epochs[k] += 1
             self.val_losses[k].append(float(losses[k]))
-            n_val = self.val["sizes"][k]
-            self.ams[k].append(max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].numpy(),
-                                       self.val["original"][k][:n_val], self.n_total))
-            if losses[k] < self.best_loss[k] or math.isinf(self.best_loss[k]):
-                self.best_loss[k], self.best_ams[k] = losses[k], self.ams[k][-1]
+            if losses[k] <= self.best_loss[k]:
+                n_val = self.val["sizes"][k]
+                self.best_loss[k] = losses[k]
+                self.best_ams[k] = max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].numpy(),
+                                           self.val["original"][k][:n_val], self.n_total)
                 self.best_theta[k] = self.net.theta[k]
             self.drivers[k].validated(float(losses[k]))
             if self.drivers[k].stopped:
@@ -233,7 +210,7 @@ class _Run:
             folder = Path(savepath) / f"model_id_{i}"
             folder.mkdir(parents=True, exist_ok=True)
             model.save(folder / f"train_{i}.h5")
-            history = ({"Training": self.train_losses[k], "Validation": self.val_losses[k]}, {"AMS": self.ams[k]})
+            history = ({"Training": self.train_losses[k], "Validation": self.val_losses[k]}, {})
             result = {"loss": float(self.best_loss[k]), "AMS": float(self.best_ams[k]), "path": folder}
             schedule = Schedule(driver.lr_history, driver.mom_history, self.batches[k])
             members.append(Member(i, result, history, [], driver.callbacks, 0.0, int(self.epochs[k]),
@@ -251,24 +228,23 @@ def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepa
     n_members = n_members or len(indices)
     if progress is not None:  # the members advance together: shown as the last member, epoch by epoch
         progress.member_begins(n_members - 1, n_members, n_epochs)
-    for _ in range(n_epochs):
+    for sub_epoch in range(1, n_epochs * (fy.n_folds - 1) + 1):
         if not run.live.any():
             break
-        run.train_epoch()
+        run.train_sub_epoch()
         loss = run.validate()
-        if progress is not None:
-            progress.epoch_done(n_members - 1, n_members, int(run.epochs.max()), n_epochs, loss)
+        if progress is not None and (sub_epoch % SUB_EPOCHS_PER_EPOCH == 0 or not run.live.any()):
+            progress.epoch_done(n_members - 1, n_members, -(-sub_epoch // SUB_EPOCHS_PER_EPOCH), n_epochs, loss)
     return run.save(savepath)
 
 
-def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream], orders: list[list[int]],
-               active: np.ndarray, slot: int, bs: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                                          np.ndarray]:
-    """Each active member's next training fold, augmented and put in its batch order, stacked (members, events,
-    features); members with fewer batches (or none) are padded with zero-weight events."""
+def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream], chosen: dict[int, int],
+               active: np.ndarray, bs: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+    """Each active member's training fold `chosen[k]`, augmented and put in its batch order, stacked (members,
+    events, features); members with fewer batches (or none) are padded with zero-weight events."""
     per_member, n_batches = {}, np.zeros(size, dtype=int)
     for k in active:
-        fold = folds[orders[k][slot]]
+        fold = folds[chosen[k]]
         angles, flips, order = streams[k].draw(len(fold["inputs"]), bs)
         inputs = augment(fold["inputs"], feats, angles, flips, streams[k].reflect_axes)
         per_member[k] = (inputs[order], fold["targets"][order], fold["weights"][order])

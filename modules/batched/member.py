@@ -1,15 +1,16 @@
 """One ensemble member inside the batched engine: LUMIN's own schedule and early-stopping callbacks driven on a
 stand-in for LUMIN's `Model`, and the member's data stream drawn exactly as LUMIN's training would draw it.
 
-The callbacks are LUMIN's classes themselves (1cycle, cosine annealing, cyclic LR and momentum, EarlyStopping), so
-every learning rate, momentum and stopping decision is LUMIN's. The stand-in answers what they ask of a model
-(`fit_params`, `set_lr`, `set_mom`) and keeps the values for the batched optimiser.
+The callbacks are the ones LUMIN's training runs (LUMIN's 1cycle, cosine annealing, cyclic LR and momentum; the
+study's 1cycle and 0.5.1's early stopping from `modules.models.original`), so every learning rate, momentum and
+stopping decision is the same as there. The stand-in answers what they ask of a model (`fit_params`, `set_lr`,
+`set_mom`) and keeps the values for the batched optimiser.
 
 The stream repeats LUMIN's draws for a member seeded with `training.seed_everything(s)`: first the augmentation of
-the validation fold (LUMIN loads it once, augmented, before training), then every epoch the fold order from its
-private shuffle generator and per fold the augmentation's angles and flips and the batch order from NumPy's global
-generator, in LUMIN's order. The member therefore sees the same batches of the same augmented events as when LUMIN
-trains it alone.
+the validation fold (LUMIN loads it once, augmented, before training), then the fold order from its private shuffle
+generator (drawn once and kept, as 0.5.1 did) and per fold the augmentation's angles and flips and the batch order
+from NumPy's global generator, in LUMIN's order. The member therefore sees the same batches of the same augmented
+events as when LUMIN trains it alone.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class Driver:
     def __init__(self, index: int, fy: Any, bs: int, cb_partials: list[Callable[[], Any]], patience: int | None,
                  lr: float, mom: float) -> None:
         from lumin.nn.callbacks.cyclic_callbacks import AbsCyclicCallback
-        from lumin.nn.callbacks.monitors import EarlyStopping
+
+        from modules.models.original import EarlyStopping, set_cycle_lengths
 
         self.index, self.lr, self.mom = index, lr, mom
         self.callbacks = [factory() for factory in cb_partials]
@@ -61,6 +63,7 @@ class Driver:
         for callback in self.callbacks:
             callback.set_model(self)
         self._call("on_train_begin")
+        set_cycle_lengths(self.fit_params.cyclic_cbs, fy, bs)
 
     # What LUMIN's callbacks call on a Model
     def set_lr(self, lr: float) -> None:
@@ -125,6 +128,8 @@ class Stream:
         self.fold_order = random.Random(member_seed)
         self.numpy = np.random.RandomState(member_seed)
         self.trn_idxs = [j for j in range(n_folds) if j != val_idx]
+        self.order: list[int] | None = None
+        self.done = 0
         self.augment = bool(getattr(fy, "augmented", False))
         self.rotate = self.augment and bool(fy.rot_mult)
         self.reflect_axes = list(fy.reflect_axes) if self.augment else []
@@ -135,10 +140,15 @@ class Stream:
         angles = 2 * np.pi * self.numpy.random(size=n_events) - np.pi if self.rotate else None
         return angles, [self.numpy.randint(0, 2, size=n_events) for _ in self.reflect_axes]
 
-    def next_fold_order(self) -> list[int]:
-        """The epoch's order of training folds (LUMIN shuffles the same list in place every epoch)."""
-        self.fold_order.shuffle(self.trn_idxs)
-        return self.trn_idxs
+    def next_fold(self) -> int:
+        """The next sub-epoch's training fold: the order LUMIN draws first (its first shuffle of the training folds),
+        repeated on every pass as 0.5.1 repeated it."""
+        if self.order is None:
+            self.fold_order.shuffle(self.trn_idxs)
+            self.order = list(self.trn_idxs)
+        fold = self.order[self.done % len(self.order)]
+        self.done += 1
+        return fold
 
     def draw(self, n_events: int, bs: int) -> tuple[np.ndarray | None, list[np.ndarray], np.ndarray]:
         """For one fold of `n_events`: rotation angles (or None), one 0/1 flip array per reflected axis, and the

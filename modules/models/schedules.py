@@ -34,12 +34,18 @@ class TrainingRecorder(Callback):
         self.lr: list[float] = []
         self.momentum: list[float] = []
         self.batches_per_epoch: list[int] = []
+        self.folds: list[int] = []
+        """The training fold of every sub-epoch, in order."""
         self.last_weights: dict[str, Any] | None = None
         self._batches = 0
 
     def on_epoch_begin(self) -> None:
         if self.model.fit_params.state == "train":
             self._batches = 0
+
+    def on_fold_begin(self) -> None:
+        if self.model.fit_params.state == "train":
+            self.folds.append(int(self.model.fit_params.trn_idx))
 
     def on_batch_end(self) -> None:
         if self.model.fit_params.state != "train":

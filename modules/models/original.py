@@ -1,0 +1,244 @@
+"""The study's training as LUMIN 0.5.1 ran it, rebuilt on LUMIN 0.9.1: the published numbers came from 0.5.1, whose
+training loop (`fold_train_ensemble`) and callbacks behaved differently from 0.9.1's in ways that change results.
+
+- **Sub-epochs.** 0.5.1 trained on one of the nine training folds at a time (a sub-epoch), then validated; it kept the
+  best state, stopped early and counted every schedule length in sub-epochs. The member's fold order was shuffled once
+  and kept for every pass. `SubEpochs` makes each LUMIN 0.9.1 epoch one such sub-epoch; cyclic callbacks count their
+  length in batches of one fold, fold 0's, as 0.5.1's `set_nb` did.
+- **Early stopping** (`EarlyStopping`): patience counts sub-epochs without improvement, or, with a cyclic schedule,
+  cycle ends since the last improvement (0.9.1 counts whole cycles without one, which can stop a cycle later).
+- **Best state** (`BestState`): the state with the lowest validation loss (or SWA's average, when lower) is kept,
+  ties going to the later state.
+- **1cycle** (`OneCycle`): 0.5.1's `Model.set_mom` tested `'betas' in opt.param_groups`, a list of dicts, so it never
+  reached Adam's beta1: every published 1cycle run kept beta1 = 0.9 while the learning rate cycled.
+- **SWA** (`SWA`): averages counted in sub-epochs (or cycle ends), and the two running averages compared on the
+  validation fold (0.9.1 compares them on the last training fold's batches).
+- **Snapshot ensembles** (`snapshot_states`): the best state plus the `n_cycles` cycle-end states before it, with
+  cycles numbered from 1 as 0.5.1 saved them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+from lumin.nn.callbacks.callback import Callback
+from lumin.nn.callbacks.cyclic_callbacks import OneCycle as LuminOneCycle
+
+SUB_EPOCHS_PER_EPOCH = 9
+"""A sub-epoch is one training fold; each member trains on 9 of the 10 folds."""
+
+
+def batches_per_sub_epoch(fy: Any, bs: int) -> int:
+    """The batches 0.5.1 took a sub-epoch to have, for every schedule: those of fold 0 (LUMIN drops a last partial
+    batch)."""
+    return int(fy.get_data_count(0)) // bs
+
+
+def set_cycle_lengths(cyclic_cbs: list[Any], fy: Any, bs: int) -> None:
+    """Give each cyclic callback 0.5.1's batches per cycle: its `scale` (1cycle: its first length) sub-epochs of
+    fold 0's batches."""
+    nb = batches_per_sub_epoch(fy, bs)
+    for callback in cyclic_cbs:
+        callback.nb = callback.scale * nb
+
+
+class SubEpochs(Callback):
+    """Makes every LUMIN 0.9.1 epoch one sub-epoch of the study: the member's next training fold, then validation.
+
+    Must come first among the callbacks, so that the schedules see one fold and 0.5.1's cycle lengths. The fold order
+    is the one LUMIN drew for the first pass, kept for every later pass as 0.5.1 kept it."""
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        self.order: list[int] | None = None
+        self.done = 0
+
+    def on_epoch_begin(self) -> None:
+        params = self.model.fit_params
+        if params.state != "train":
+            return
+        if self.order is None:
+            self.order = list(params.trn_idxs)
+            set_cycle_lengths(params.cyclic_cbs, params.fy, params.bs)
+        params.trn_idxs = [self.order[self.done % len(self.order)]]
+        self.done += 1
+
+
+class EarlyStopping(Callback):
+    """0.5.1's early stopping: after `patience` sub-epochs without a lower validation loss (SWA's included), or with
+    a cyclic schedule after `patience` cycle ends since the last improvement."""
+
+    def __init__(self, patience: int) -> None:
+        super().__init__()
+        self.patience = patience
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        cyclic = self.model.fit_params.cyclic_cbs
+        self.cyclic = cyclic[-1] if cyclic else None
+        self.best, self.waited = math.inf, 0
+
+    def on_epoch_end(self) -> None:
+        params = self.model.fit_params
+        if params.state != "valid":
+            return
+        loss = float(np.nanmin(params.metric_log.val_epoch_results[0]))
+        if loss <= self.best:
+            self.best, self.waited = loss, 0
+        elif self.cyclic is None or self.cyclic.cycle_end:
+            self.waited += 1
+        if self.waited >= self.patience:
+            params.stop = True
+
+
+class BestState(Callback):
+    """Keeps the state with the lowest validation loss so far (ties: the later one), or SWA's average when its loss is
+    lower, in `best.h5`, and reloads it at the end of training."""
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        self.best, self.sub_epoch = math.inf, 0
+
+    def on_epoch_end(self) -> None:
+        params = self.model.fit_params
+        if params.state != "valid":
+            return
+        losses = np.asarray(params.metric_log.val_epoch_results[0], dtype=float)
+        which = int(np.nanargmin(losses))
+        if losses[which] <= self.best:
+            self.best, self.sub_epoch = float(losses[which]), params.epoch
+            source = self.model if which == 0 else params.loss_cbs[which - 1].test_model
+            source.save(params.cb_savepath / "best.h5")
+
+    def on_train_end(self) -> None:
+        self.model.load(self.model.fit_params.cb_savepath / "best.h5")
+
+
+class ValidationData(Callback):
+    """Keeps the validation batches LUMIN built for this training (the fold augmented once), for scoring the best
+    state afterwards as 0.5.1 did."""
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        self.by = None
+
+    def on_fold_begin(self) -> None:
+        if self.model.fit_params.state == "valid" and self.by is None:
+            self.by = self.model.fit_params.by
+
+
+class OneCycle(LuminOneCycle):
+    """1cycle as the published runs had it: the learning rate follows LUMIN's 1cycle, Adam's beta1 stays where it
+    is (0.9), because LUMIN 0.5.1's `set_mom` never reached it. `mom_range` is kept only to say what was asked."""
+
+    def on_batch_begin(self) -> None:
+        kept = self.model.get_mom()
+        super().on_batch_begin()
+        self.model.set_mom(kept)
+
+
+class SWA(Callback):
+    """Stochastic weight averaging as LUMIN 0.5.1 ran it: from `start_epoch` on, an average of the states at the end of
+    every sub-epoch (or, with a cyclic schedule, every cycle end); after `renewal_period` more, a second average is
+    started, and every renewal the two are compared on the validation fold, the worse replaced by a new one. Its
+    validation loss is offered as an alternative to the live model's (`get_loss`, `test_model`)."""
+
+    def __init__(self, start_epoch: int, renewal_period: int = -1, update_on_cycle_end: bool | None = None) -> None:
+        super().__init__()
+        self.start_epoch, self.renewal_period = start_epoch, renewal_period
+        self.update_on_cycle_end = update_on_cycle_end
+
+    def on_train_begin(self) -> None:
+        import torch
+        from lumin.nn.models.model import Model
+
+        super().on_train_begin()
+        cyclic = self.model.fit_params.cyclic_cbs
+        self.cyclic = cyclic[-1] if cyclic else None
+        self.on_cycles = self.cyclic is not None if self.update_on_cycle_end is None else self.update_on_cycle_end
+        self.weights = copy.deepcopy(self.model.get_weights())
+        self.weights_new = copy.deepcopy(self.model.get_weights())
+        with torch.random.fork_rng():  # building it must not move the generators training draws from
+            self.test_model = Model(self.model.model_builder)
+        self.test_model.loss = copy.deepcopy(self.model.loss)
+        self.epoch, self.swa_n, self.n_since_renewal, self.since_replacement = 0, 0, 0, 1
+        self.first_completed, self.loss, self.val_by = False, None, None
+
+    def on_epoch_begin(self) -> None:
+        if self.model.fit_params.state == "train":
+            self.loss = None
+
+    def on_fold_begin(self) -> None:
+        if self.model.fit_params.state == "valid" and self.val_by is None:
+            self.val_by = self.model.fit_params.by
+
+    def _counts(self) -> bool:
+        return not self.on_cycles or self.cyclic.cycle_end
+
+    def on_epoch_end(self) -> None:
+        if self.model.fit_params.state != "train":
+            return
+        if self.epoch >= self.start_epoch and self._counts():
+            self._average()
+            self.swa_n += 1
+            if self.swa_n > self.renewal_period:
+                self.first_completed = True
+                self.n_since_renewal += 1
+                if self.renewal_period > 0 and self.n_since_renewal > self.since_replacement * self.renewal_period:
+                    self._compare()
+        if self._counts():
+            self.epoch += 1
+
+    def _average(self) -> None:
+        current = self.model.get_weights()
+        for name in self.weights:
+            self.weights[name] *= self.swa_n
+            self.weights[name] += current[name]
+            self.weights[name] /= self.swa_n + 1
+        if self.swa_n > self.renewal_period and self.first_completed and self.renewal_period > 0:
+            for name in self.weights_new:
+                self.weights_new[name] *= self.n_since_renewal
+                self.weights_new[name] += current[name]
+                self.weights_new[name] /= self.n_since_renewal + 1
+
+    def _evaluate(self, weights: dict[str, Any]) -> float:
+        if self.val_by is None:
+            raise RuntimeError("SWA compared its averages before the first validation")
+        self.test_model.set_weights(weights)
+        return float(self.test_model.evaluate(self.val_by))
+
+    def _compare(self) -> None:
+        if self.loss is None:
+            self.loss = self._evaluate(self.weights)
+        new_loss = self._evaluate(self.weights_new)
+        if new_loss < self.loss:
+            self.loss, self.swa_n, self.n_since_renewal = new_loss, self.n_since_renewal, 1
+            self.weights = copy.deepcopy(self.weights_new)
+            self.since_replacement = 1
+        else:
+            self.n_since_renewal = 1
+            self.test_model.set_weights(self.weights)
+            self.since_replacement += 1
+        self.weights_new = copy.deepcopy(self.model.get_weights())
+
+    def get_loss(self) -> float:
+        """The validation loss of the (older) average."""
+        if self.loss is None:
+            self.loss = self._evaluate(self.weights)
+        return self.loss
+
+
+def snapshot_states(n_cycles_done: int, patience: int, n_cycles: int, weighting_pwr: float,
+                    load_cycles_only: bool = False) -> list[tuple[int | None, float]]:
+    """Which states 0.5.1's `Ensemble` loaded for one member of a snapshot ensemble, and their weights before
+    normalisation: the best state (None, weight 1) unless `load_cycles_only`, then cycle-end states counted back from
+    the cycle before the best one (cycles numbered from 1; the n-th back weighs (n + 2) ** weighting_pwr). The best
+    cycle is taken to be the last completed one minus the early-stopping patience."""
+    states: list[tuple[int | None, float]] = [] if load_cycles_only else [(None, 1.0)]
+    last = n_cycles_done - patience - (0 if load_cycles_only else 1)
+    for n, cycle in enumerate(range(last, max(0, last - n_cycles), -1)):
+        states.append((cycle, float((n + 1 if load_cycles_only else n + 2) ** weighting_pwr)))
+    return states
