@@ -75,12 +75,12 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
 
     from modules import evaluation, paths, training, tta
     from modules.experiment import lookup_machine
     from modules.models.describe import parameter_count
     from modules.models.ensembles import load_ensemble
+    from modules.models.original import OneCycle
     from modules.runner import run_in_process
 
     cores = os.cpu_count() or 1
@@ -89,7 +89,7 @@ def main() -> None:
                                {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True},
                                until="model_builder =")
     run, train_fy, builder = namespace["run"], namespace["train_fy"], namespace["model_builder"]
-    onecycle = partial(OneCycle, lengths=(5 * args.epochs // 15 or 1, 10 * args.epochs // 15 or 1),
+    onecycle = partial(OneCycle, lengths=(45 * args.epochs // 15 or 1, 90 * args.epochs // 15 or 1),
                        lr_range=[1e-4, 1e-2], mom_range=(0.85, 0.95), interp="cosine")
     seed, prepared, work = run.experiment.seed, run.prepared, scratch / "members"
     print(f"{run.source.description}\n{args.models} members x {args.epochs} epochs; machine {args.machine} "

@@ -23,6 +23,7 @@ from modules.errors import UserError
 from modules.experiment import Experiment, run_label
 from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
+from modules.models.original import SUB_EPOCHS_PER_EPOCH
 from modules.progress import FILE, Progress
 
 EXPERIMENT_FOLDER = re.compile(r"^\d+_\S+$")
@@ -32,8 +33,10 @@ EXPERIMENT_FOLDER = re.compile(r"^\d+_\S+$")
 class Scale:
     """How much work a run does: the study's full settings, or quick mode for tests and a first look.
 
-    Notebooks state the study's numbers and pass them through these methods, so quick mode shrinks every one of them
-    the same way: at most `quick_models` members and `quick_epochs` epochs, cycles of one epoch, no early stopping.
+    Notebooks state the study's numbers (epochs; cycle, warm-up and SWA lengths in sub-epochs or cycles, as the
+    original did) and pass them through these methods, so quick mode shrinks every one of them the same way: at most
+    `quick_models` members and `quick_epochs` epochs, schedule lengths divided by the 9 sub-epochs of an epoch (at
+    least 1), no early stopping.
     """
 
     quick: bool
@@ -52,8 +55,9 @@ class Scale:
         return min(n, quick or self.quick_epochs) if self.quick else n
 
     def cycle(self, n: int) -> int:
-        """A length in epochs within the schedule (cycle, warm-up, SWA start): `n`, or 1 in quick mode."""
-        return 1 if self.quick else n
+        """A length within the schedule (sub-epochs of a cycle or warm-up, SWA start and renewal): `n`, or in quick
+        mode `n` / 9 rounded down, at least 1 (1cycle's (45, 90) becomes (5, 10), within quick mode's 18 sub-epochs)."""
+        return max(1, n // SUB_EPOCHS_PER_EPOCH) if self.quick else n
 
     def patience(self, n: int | None) -> int | None:
         """Early-stopping patience: `n`, or none in quick mode (too few epochs for it to mean anything)."""

@@ -48,17 +48,18 @@ def _seed(seed: int, index: int) -> int:
 
 def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str) -> dict[str, Any]:
     """Train and score one architecture; return the trial record (without private scores)."""
-    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+    from modules.models.original import OneCycle
 
     builder = model_builder(params, train_fy)
     n_parameters, body_width = size(params, train_fy)
-    onecycle = partial(OneCycle, lengths=(run.scale.cycle(5), run.scale.cycle(10)), lr_range=[1e-4, 1e-2],
-                       mom_range=(0.85, 0.95), interp="cosine")
+    onecycle = partial(OneCycle, lengths=(run.scale.cycle(45), run.scale.cycle(90)), lr_range=[1e-4, 1e-2],
+                       mom_range=(0.85, 0.95), interp="cosine")  # as the published runs: beta1 stays 0.9
     engine = training.pick_engine(builder, [onecycle], f"trial {index}")
     client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
     trained = training.train_ensemble(train_fy, builder, run.scale.models(MODELS), run.scale.epochs(15),
                                       run.workdir / "trial", cb_partials=[onecycle],
-                                      seed=_seed(run.experiment.seed, index), client=client, engine=engine)
+                                      patience=run.scale.patience(50), seed=_seed(run.experiment.seed, index),
+                                      client=client, engine=engine)
     ensemble = load_ensemble(trained, builder)
     fast = engine == "batched"  # as a notebook's session does: a batched ensemble gets the vectorised TTA
     cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast)
