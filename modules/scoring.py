@@ -19,15 +19,21 @@ import numpy as np
 import pandas as pd
 
 BR = 10.0
-"""The challenge's regularisation term b_r added to the background."""
+"""The challenge's regularisation term b_r added to the background (choosing the cut on validation)."""
+TEST_BR = 0.0
+"""The b_r of the study's test scores: its `score_test_data` and `score_test_data_per_fold` called LUMIN's `calc_ams`
+without `br`, whose default is 0, so every published public and private AMS has b_r = 0 (the challenge's own metric,
+b_r = 10, gives values lower by about 0.001-0.006)."""
 TOP_PERC = 10.0
 MIN_PRED = 0.9
 
 
 def ams(s: float | np.ndarray, b: float | np.ndarray, br: float = BR) -> float | np.ndarray:
-    """AMS = sqrt(2((s + b + b_r) ln(1 + s / (b + b_r)) - s)); zero when nothing is selected."""
+    """AMS = sqrt(2((s + b + b_r) ln(1 + s / (b + b_r)) - s)); zero when nothing is selected (or no background is
+    selected with b_r = 0, where the formula has no value)."""
     s, b = np.asarray(s, float), np.asarray(b, float)
-    radicand = 2 * ((s + b + br) * np.log1p(s / (b + br)) - s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        radicand = np.where(b + br > 0, 2 * ((s + b + br) * np.log1p(s / np.where(b + br > 0, b + br, 1.0)) - s), 0.0)
     out = np.sqrt(np.clip(radicand, 0, None))
     return float(out) if out.ndim == 0 else out
 
@@ -96,7 +102,8 @@ def count_scales(rows: dict[str, int], test: pd.DataFrame | None = None) -> dict
     return out
 
 
-def score_test(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = None, br: float = BR) -> dict[str, float]:
+def score_test(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = None,
+               br: float = TEST_BR) -> dict[str, float]:
     """Overall public and private AMS of a test DataFrame (columns pred, gen_target, gen_weight, private).
 
     `scale` gives each set's full-set weight factor ({'public': .., 'private': ..}; see `count_scales`); 1 when the
@@ -112,7 +119,7 @@ def score_test(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = No
 
 
 def score_test_per_fold(df: pd.DataFrame, cut: float, scale: dict[str, float] | None = None,
-                      br: float = BR, by: str = "count") -> dict[str, tuple[float, float]]:
+                      br: float = TEST_BR, by: str = "count") -> dict[str, tuple[float, float]]:
     """Mean and standard error over test folds (column `fold`) of the public and private AMS.
 
     Each fold's weights are scaled so the fold stands for the full set, as the study did (`score_test_data_per_fold`):

@@ -36,7 +36,7 @@ class Scale:
     Notebooks state the study's numbers (epochs; cycle, warm-up and SWA lengths in sub-epochs or cycles, as the
     original did) and pass them through these methods, so quick mode shrinks every one of them the same way: at most
     `quick_models` members and `quick_epochs` epochs, schedule lengths divided by the 9 sub-epochs of an epoch (at
-    least 1), no early stopping.
+    least 2), no early stopping.
     """
 
     quick: bool
@@ -56,8 +56,9 @@ class Scale:
 
     def cycle(self, n: int) -> int:
         """A length within the schedule (sub-epochs of a cycle or warm-up, SWA start and renewal): `n`, or in quick
-        mode `n` / 9 rounded down, at least 1 (1cycle's (45, 90) becomes (5, 10), within quick mode's 18 sub-epochs)."""
-        return max(1, n // SUB_EPOCHS_PER_EPOCH) if self.quick else n
+        mode `n` / 9 rounded, at least 2 so a cycle still has a shape (1cycle's (45, 90) becomes (5, 10), within quick
+        mode's 18 sub-epochs)."""
+        return max(2, round(n / SUB_EPOCHS_PER_EPOCH)) if self.quick else n
 
     def patience(self, n: int | None) -> int | None:
         """Early-stopping patience: `n`, or none in quick mode (too few epochs for it to mean anything)."""

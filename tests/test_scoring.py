@@ -95,34 +95,38 @@ def constructed_test_set() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["fold", "private", "gen_target", "gen_weight", "pred"])
 
 
-def test_overall_test_scoring() -> None:
+def test_overall_test_scoring_has_the_studys_b_r_of_zero() -> None:
+    # the study's score_test_data called calc_ams without br (default 0); only the cut on validation used b_r = 10
     df = constructed_test_set()
     got = scoring.score_test(df, cut=0.5)
-    assert got["test_public_ams"] == pytest.approx(hand_ams(2 + 4, 8))
-    assert got["test_private_ams"] == pytest.approx(hand_ams(3 + 1, 5))
+    assert got["test_public_ams"] == pytest.approx(hand_ams(2 + 4, 8, br=0))
+    assert got["test_private_ams"] == pytest.approx(hand_ams(3 + 1, 5, br=0))
+    assert got["test_public_ams"] > hand_ams(2 + 4, 8) + 0.3  # b_r = 10 would give 1.34 instead of 1.92
     scaled = scoring.score_test(df, cut=0.5, scale={"public": 2.0, "private": 1.0})
-    assert scaled["test_public_ams"] == pytest.approx(hand_ams(12, 16))
+    assert scaled["test_public_ams"] == pytest.approx(hand_ams(12, 16, br=0))
+    assert scoring.score_test(df, cut=0.5, br=10)["test_public_ams"] == pytest.approx(hand_ams(6, 8))
 
 
 def test_per_fold_scoring_scales_each_fold_by_event_counts_as_the_study() -> None:
     # the study (score_test_data_per_fold): fold weights *= n(set) / n(set in fold); public 6 events in folds of 3,
     # private 4 events in folds of 2, so every factor is 2 (weight sums would give 31/20, 31/11, 10/4 and 10/6)
+    # (b_r = 0 as the study's test scores; a fold selecting no background has no AMS and counts as 0 here, -1 there)
     df = constructed_test_set()
     got = scoring.score_test_per_fold(df, cut=0.5)
-    pub = [hand_ams(2 * 2, 8 * 2), hand_ams(4 * 2, 0)]
-    pri = [hand_ams(3 * 2, 0), hand_ams(1 * 2, 5 * 2)]
-    assert np.mean(pub) == pytest.approx(1.5186, abs=1e-4) and np.mean(pri) == pytest.approx(1.0918, abs=1e-4)
+    pub = [hand_ams(2 * 2, 8 * 2, br=0), 0.0]
+    pri = [0.0, hand_ams(1 * 2, 5 * 2, br=0)]
+    assert np.mean(pub) == pytest.approx(0.4811, abs=1e-4) and np.mean(pri) == pytest.approx(0.3065, abs=1e-4)
     for key, values in (("test_public_ams_mean", pub), ("test_private_ams_mean", pri)):
         mean, err = got[key]
         assert mean == pytest.approx(np.mean(values))
         assert err == pytest.approx(np.std(values, ddof=1) / np.sqrt(2))
     scaled = scoring.score_test_per_fold(df, cut=0.5, scale={"public": 3.0})
-    assert scaled["test_public_ams_mean"][0] == pytest.approx(np.mean([hand_ams(12, 48), hand_ams(24, 0)]))
+    assert scaled["test_public_ams_mean"][0] == pytest.approx(np.mean([hand_ams(12, 48, br=0), 0.0]))
 
 
 def test_per_fold_scoring_by_weight_sums_on_request() -> None:
     df = constructed_test_set()
-    got = scoring.score_test_per_fold(df, cut=0.5, by="weight")
+    got = scoring.score_test_per_fold(df, cut=0.5, by="weight", br=10)
     public_total, private_total = 31.0, 10.0
     pub = [hand_ams(2 * public_total / 20, 8 * public_total / 20), hand_ams(4 * public_total / 11, 0)]
     pri = [hand_ams(3 * private_total / 4, 0), hand_ams(1 * private_total / 6, 5 * private_total / 6)]

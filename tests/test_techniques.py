@@ -56,42 +56,82 @@ def steps_per_epoch(member: training.Member) -> int:
 
 # --- schedules: the LR the optimiser used, step by step --------------------------------------------------------
 
+def sub_epochs(member: training.Member) -> int:
+    return len(member.recorder.batches_per_epoch)
+
+
+def test_every_sub_epoch_is_one_training_fold_in_a_fixed_order(notebook_run: Any) -> None:
+    """As LUMIN 0.5.1 trained: one fold per sub-epoch, validated after each, the nine folds in one shuffled order
+    that every pass repeats."""
+    for member in notebook_run("4")["trained"].members:
+        folds = member.recorder.folds
+        assert len(folds) == 18 == len(member.history[0]["Validation"])  # quick mode: 2 epochs
+        assert sorted(folds[:9]) == [j for j in range(10) if j != member.index] and folds[9:] == folds[:9]
+        assert folds[:9] != sorted(folds[:9])
+
+
+def cosine_cycles(first: int, mult: int, nb: int, steps: int) -> np.ndarray:
+    """Cosine annealing from 2e-3 to 0 with warm restarts, cycles of `first` sub-epochs growing by `mult`."""
+    lr, length = [], first * nb
+    while len(lr) < steps:
+        lr += [1e-3 * (1 + np.cos(np.pi * k / length)) for k in range(length)]
+        length *= mult
+    return np.array(lr[:steps])
+
+
 def test_cosine_annealing_with_warm_restarts_doubles_each_cycle(notebook_run: Any) -> None:
     for member in notebook_run("5")["trained"].members:
         nb, lr = steps_per_epoch(member), np.array(member.recorder.lr)
-        assert len(lr) == 3 * nb  # quick mode: 3 epochs = a cycle of 1 epoch, then one of 2
-        expected = [1e-3 * (1 + np.cos(np.pi * k / nb)) for k in range(nb)]
-        expected += [1e-3 * (1 + np.cos(np.pi * k / (2 * nb))) for k in range(2 * nb)]
-        np.testing.assert_allclose(lr, expected, rtol=1e-9, atol=1e-12)
-        assert lr[nb] == pytest.approx(2e-3) and lr[nb - 1] < lr[0] / 10  # restart after the first epoch
+        assert sub_epochs(member) == 27  # quick mode: 3 epochs; cycles of 1, 2, 4, 8 sub-epochs, then part of 16
+        np.testing.assert_allclose(lr, cosine_cycles(1, 2, nb, 27 * nb), rtol=1e-9, atol=1e-12)
+        assert lr[nb] == lr[3 * nb] == lr[7 * nb] == pytest.approx(2e-3)  # restarts after 1, 1 + 2, 1 + 2 + 4
 
 
-def test_linear_cycles_of_one_epoch_for_fast_geometric_ensembles(notebook_run: Any) -> None:
+def test_linear_cycles_of_two_sub_epochs_for_fast_geometric_ensembles(notebook_run: Any) -> None:
     for member in notebook_run("8")["trained"].members:
         nb, lr = steps_per_epoch(member), np.array(member.recorder.lr)
-        k = np.arange(len(lr)) % nb
-        expected = 2e-4 + 1.8e-3 * np.maximum(0, 1 - np.abs(2 * k / nb - 1))
+        cycle = 2 * nb  # the study's 5 sub-epochs, 2 in quick mode
+        k = np.arange(len(lr)) % cycle
+        expected = 2e-4 + 1.8e-3 * np.maximum(0, 1 - np.abs(2 * k / cycle - 1))
         np.testing.assert_allclose(lr, expected, rtol=1e-9, atol=1e-12)
-        assert len(lr) == 4 * nb
+        assert sub_epochs(member) == 36 and lr.max() == pytest.approx(2e-3)
+
+
+def onecycle(nb: int, first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1cycle in quick mode ((5, 10) sub-epochs of `nb` steps): LR, and beta1 as the paper describes it. As in
+    LUMIN 0.5.1, only the first member warms up from 1e-4; the others start from 0."""
+    up, down = 5 * nb, 10 * nb
+    rise_up = (1 - np.cos(np.pi * np.arange(up) / up)) / 2  # 0 -> 1 along a half cosine
+    rise_down = (1 - np.cos(np.pi * np.arange(down) / down)) / 2
+    start = 1e-4 if first else 0.0
+    lr = np.r_[start + (1e-2 - start) * rise_up, 1e-2 * (1 - rise_down)]
+    return lr, np.r_[0.95 - 0.1 * rise_up, 0.85 + 0.1 * rise_down], np.r_[rise_up, rise_down]
 
 
 @pytest.mark.parametrize("number", ["12", "13"])
-def test_onecycle_moves_lr_up_then_down_and_momentum_the_other_way(notebook_run: Any, number: str) -> None:
+def test_onecycle_moves_lr_up_then_down_and_leaves_beta1_at_0_9_as_published(notebook_run: Any, number: str) -> None:
     for member in notebook_run(number)["trained"].members:
         nb = steps_per_epoch(member)
         lr, mom = np.array(member.recorder.lr), np.array(member.recorder.momentum)
-        assert len(lr) == 2 * nb  # quick mode: (1, 1) epochs
-        rise = (1 - np.cos(np.pi * np.arange(nb) / nb)) / 2  # 0 -> 1 along a half cosine
-        np.testing.assert_allclose(lr[:nb], 1e-4 + (1e-2 - 1e-4) * rise, rtol=1e-9)  # warm-up
-        np.testing.assert_allclose(lr[nb:], 1e-2 * (1 - rise), rtol=1e-9)  # annealing towards 0
-        np.testing.assert_allclose(mom[:nb], 0.95 - 0.1 * rise, rtol=1e-9)
-        np.testing.assert_allclose(mom[nb:], 0.85 + 0.1 * rise, rtol=1e-9)
-        assert np.all(np.diff(lr[:nb]) > 0) and np.all(np.diff(lr[nb:]) < 0)
+        assert sub_epochs(member) == 15  # quick mode: (5, 10) sub-epochs, then 1cycle ends training
+        np.testing.assert_allclose(lr, onecycle(nb, member.index == 0)[0], rtol=1e-9, atol=1e-15)
+        assert set(mom) == {0.9}  # LUMIN 0.5.1's set_mom never reached Adam's beta1
+        assert lr[0] == pytest.approx(1e-4 if member.index == 0 else 0.0, abs=1e-12)
+
+
+def test_the_cycled_beta1_experiment_really_cycles_beta1(notebook_run: Any) -> None:
+    for member in notebook_run("23")["trained"].members:
+        nb = steps_per_epoch(member)
+        lr, mom = np.array(member.recorder.lr), np.array(member.recorder.momentum)
+        expected_lr, expected_mom, _ = onecycle(nb, member.index == 0)
+        np.testing.assert_allclose(lr, expected_lr, rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(mom, expected_mom, rtol=1e-9)
+        assert mom.min() == pytest.approx(0.85, abs=0.01) and mom[0] == pytest.approx(0.95)
 
 
 def test_constant_lr_where_no_schedule_is_configured(notebook_run: Any) -> None:
     for member in notebook_run("9")["trained"].members:
-        assert set(member.recorder.lr) == {2e-3}
+        assert set(member.recorder.lr) == {1e-3}  # none set: Adam's default under LUMIN 0.5.1
 
 
 # --- stochastic weight averaging -------------------------------------------------------------------------------
@@ -101,7 +141,7 @@ def _max_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> f
 
 
 def test_swa_averages_differ_from_the_last_weights_and_are_validated(notebook_run: Any) -> None:
-    from lumin.nn.callbacks.model_callbacks import SWA
+    from modules.models.original import SWA
 
     namespace = notebook_run("9")
     for member in namespace["trained"].members:
@@ -118,9 +158,8 @@ def test_swa_averages_differ_from_the_last_weights_and_are_validated(notebook_ru
 def test_when_the_swa_average_validates_best_it_is_the_model_used(notebook_run: Any, tmp_path: Path) -> None:
     """The notebook's SWA at a higher constant LR (1e-2, 6 epochs), where averaging clearly pays: the member LUMIN
     saves, and the ensemble loads, is the SWA average itself, not the last weights."""
-    from lumin.nn.callbacks.model_callbacks import SWA
-
     from modules.models import ensembles
+    from modules.models.original import SWA
 
     namespace = notebook_run("9")
     builder = copy.deepcopy(namespace["model_builder"])
@@ -130,29 +169,37 @@ def test_when_the_swa_average_validates_best_it_is_the_model_used(notebook_run: 
     member = trained.members[0]
     history = member.history[0]
     assert min(history["SWA"]) < min(history["Validation"])
-    assert int(np.argmin(history["SWA"])) == len(history["SWA"]) - 1
-    used = ensembles.load_ensemble(trained, builder).models[0].get_weights()
-    assert _max_difference(used, member.callback(SWA).weights) < 1e-6
-    assert _max_difference(used, member.recorder.last_weights) > 1e-4
+    used = ensembles.load_ensemble(trained, builder).models[0]
+    assert used.evaluate(member.callback(SWA).val_by) == pytest.approx(min(history["SWA"]), rel=1e-6)
+    assert _max_difference(used.get_weights(), member.recorder.last_weights) > 1e-4
 
 
 # --- snapshot and fast geometric ensembles ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("number", "power"), [("7", -1), ("8", 0)])
-def test_snapshot_ensembles_hold_several_states_per_model_weighted_as_configured(notebook_run: Any, number: str,
-                                                                                 power: int) -> None:
+@pytest.mark.parametrize(("number", "power", "cycles"), [("7", -1, 6), ("8", 0, 18)])
+def test_snapshot_ensembles_hold_the_states_lumin_0_5_1_loaded(notebook_run: Any, number: str, power: int,
+                                                                cycles: int) -> None:
+    """Per member the best state and the cycle ends before the best cycle, counted from 1 as 0.5.1 numbered them; in
+    quick mode (no early stopping) the best cycle is the last. SSE: 36 sub-epochs in cycles of 6, n_cycles 4; FGE:
+    cycles of 2, n_cycles 8."""
     namespace = notebook_run(number)
     ensemble, trained = namespace["ensemble"], namespace["trained"]
+    n_back = {"7": 4, "8": 8}[number]
+    per_member = 1 + n_back
     n_members = len(trained.members)
-    per_member = len(ensemble.models) // n_members
-    assert per_member == 4 and len(ensemble.models) == per_member * n_members  # best state + cycles 3, 2, 1
+    assert all(len(m.cycle_losses) == cycles for m in trained.members)
+    assert len(ensemble.models) == per_member * n_members
+    loaded = namespace["run"].config["ensemble"]["loaded"]
+    for k in range(n_members):
+        states = [c for _, c in loaded[k * per_member:(k + 1) * per_member]]
+        assert states == [None, *range(cycles - 1, cycles - 1 - n_back, -1)]  # never the best cycle twice
     weights = np.asarray(ensemble.weights).reshape(n_members, per_member)
     expected = np.array([1.0] + [(n + 2.0) ** power for n in range(per_member - 1)])
     for row in weights:
         np.testing.assert_allclose(row / row[0], expected, rtol=1e-9)
     assert weights.sum() == pytest.approx(1)
     states = [m.get_weights() for m in ensemble.models[:per_member]]
-    assert all(_max_difference(states[i], states[i + 1]) > 0 for i in range(1, per_member - 1))
+    assert all(_max_difference(states[i], states[j]) > 0 for i in range(per_member) for j in range(i))
     assert namespace["run"].config["ensemble"]["kind"] == "snapshot"
 
 

@@ -10,7 +10,8 @@ training loop (`fold_train_ensemble`) and callbacks behaved differently from 0.9
 - **Best state** (`BestState`): the state with the lowest validation loss (or SWA's average, when lower) is kept,
   ties going to the later state.
 - **1cycle** (`OneCycle`): 0.5.1's `Model.set_mom` tested `'betas' in opt.param_groups`, a list of dicts, so it never
-  reached Adam's beta1: every published 1cycle run kept beta1 = 0.9 while the learning rate cycled.
+  reached Adam's beta1: every published 1cycle run kept beta1 = 0.9 while the learning rate cycled; and its members
+  after the first warmed up from LR 0 (0.5.1 overwrote `lr_range[0]` in the list the members shared).
 - **SWA** (`SWA`): averages counted in sub-epochs (or cycle ends), and the two running averages compared on the
   validation fold (0.9.1 compares them on the last training fold's batches).
 - **Snapshot ensembles** (`snapshot_states`): the best state plus the `n_cycles` cycle-end states before it, with
@@ -131,13 +132,29 @@ class ValidationData(Callback):
 
 
 class OneCycle(LuminOneCycle):
-    """1cycle as the published runs had it: the learning rate follows LUMIN's 1cycle, Adam's beta1 stays where it
-    is (0.9), because LUMIN 0.5.1's `set_mom` never reached it. `mom_range` is kept only to say what was asked."""
+    """1cycle as the published runs had it, with two LUMIN 0.5.1 behaviours kept.
+
+    Adam's beta1 is left where it is (0.9): 0.5.1's `set_mom` never reached it, so `mom_range` was asked for but not
+    applied (`cycle_beta1=True` cycles it as the paper describes). And from an ensemble's second member on, the
+    warm-up starts from LR 0 rather than `lr_range[0]`: 0.5.1's OneCycle set `lr_range[0] = 0` half-way through, in
+    the very list the notebook's `partial` handed to every member, so each later member of the training began at 0.
+    """
+
+    def __init__(self, lengths: tuple[int, int], lr_range: list[float], mom_range: tuple[float, float] = (0.85, 0.95),
+                 interp: str = "cosine", cycle_beta1: bool = False) -> None:
+        super().__init__(lengths=lengths, lr_range=lr_range, mom_range=mom_range, interp=interp)
+        self.cycle_beta1 = cycle_beta1
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        if self.model.fit_params.val_idx:  # member i validates on fold i: every member but the first
+            self.lr_range[0] = 0.0
 
     def on_batch_begin(self) -> None:
         kept = self.model.get_mom()
         super().on_batch_begin()
-        self.model.set_mom(kept)
+        if not self.cycle_beta1:
+            self.model.set_mom(kept)
 
 
 class SWA(Callback):
