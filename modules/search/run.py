@@ -46,20 +46,27 @@ def _seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, 10_000 + index]).generate_state(1)[0])
 
 
-def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str) -> dict[str, Any]:
-    """Train and score one architecture; return the trial record (without private scores)."""
+def trial_training(scale: session.Scale) -> dict[str, Any]:
+    """How every trial trains, as the study's search did: 3 members, the final model's 1cycle over 15 epochs
+    ((45, 90) sub-epochs, beta1 left at 0.9 as in the published runs), patience 50 cycles."""
     from modules.models.original import OneCycle
 
+    onecycle = partial(OneCycle, lengths=(scale.cycle(45), scale.cycle(90)), lr_range=[1e-4, 1e-2],
+                       mom_range=(0.85, 0.95), interp="cosine")
+    return {"n_models": scale.models(MODELS), "n_epochs": scale.epochs(15), "cb_partials": [onecycle],
+            "patience": scale.patience(50)}
+
+
+def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str) -> dict[str, Any]:
+    """Train and score one architecture; return the trial record (without private scores)."""
     builder = model_builder(params, train_fy)
     n_parameters, body_width = size(params, train_fy)
-    onecycle = partial(OneCycle, lengths=(run.scale.cycle(45), run.scale.cycle(90)), lr_range=[1e-4, 1e-2],
-                       mom_range=(0.85, 0.95), interp="cosine")  # as the published runs: beta1 stays 0.9
-    engine = training.pick_engine(builder, [onecycle], f"trial {index}")
+    how = trial_training(run.scale)
+    engine = training.pick_engine(builder, how["cb_partials"], f"trial {index}")
     client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
-    trained = training.train_ensemble(train_fy, builder, run.scale.models(MODELS), run.scale.epochs(15),
-                                      run.workdir / "trial", cb_partials=[onecycle],
-                                      patience=run.scale.patience(50), seed=_seed(run.experiment.seed, index),
-                                      client=client, engine=engine)
+    trained = training.train_ensemble(train_fy, builder, how["n_models"], how["n_epochs"], run.workdir / "trial",
+                                      cb_partials=how["cb_partials"], patience=how["patience"],
+                                      seed=_seed(run.experiment.seed, index), client=client, engine=engine)
     ensemble = load_ensemble(trained, builder)
     fast = engine == "batched"  # as a notebook's session does: a batched ensemble gets the vectorised TTA
     cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast)
