@@ -1,10 +1,5 @@
-"""Training schedules: converting the study's sub-epoch lengths to LUMIN 0.9.1's epochs, and recording what the
-optimiser actually did (learning rate and momentum at every step) so schedules can be plotted and tested.
-
-The study (LUMIN 0.5.1) validated, early-stopped and counted cycle lengths in sub-epochs: one pass over one of the
-nine training folds. LUMIN 0.9.1 validates once per epoch (all nine folds), so every length the study gave in
-sub-epochs is converted to the nearest whole number of epochs (at least one), keeping cycle ends on the validation
-points that SWA, snapshot saving and early stopping act on.
+"""Recording what the optimiser actually did (learning rate and momentum at every step, the training fold of every
+sub-epoch) so schedules can be plotted and tested.
 """
 
 from __future__ import annotations
@@ -15,14 +10,6 @@ from typing import Any
 
 import numpy as np
 from lumin.nn.callbacks.callback import Callback
-
-SUB_EPOCHS_PER_EPOCH = 9
-"""The study's sub-epoch is one training fold; each member trains on 9 of the 10 folds."""
-
-
-def epochs_from_sub_epochs(sub_epochs: int) -> int:
-    """The study's length in sub-epochs as whole epochs: (45, 90) -> (5, 10), 50 -> 6, 5 -> 1."""
-    return max(1, round(sub_epochs / SUB_EPOCHS_PER_EPOCH))
 
 
 class TrainingRecorder(Callback):
@@ -65,8 +52,8 @@ class TrainingRecorder(Callback):
 
 
 def plot_schedule(recorder: TrainingRecorder, stem: Path) -> list[Path]:
-    """The learning rate and momentum one member trained with, step by step, with epoch boundaries marked; saved as
-    PNG and PDF at `stem`."""
+    """The learning rate and momentum one member trained with, step by step, with sub-epoch boundaries marked; saved
+    as PNG and PDF at `stem`."""
     import matplotlib.pyplot as plt
 
     from modules import plots
@@ -80,7 +67,7 @@ def plot_schedule(recorder: TrainingRecorder, stem: Path) -> list[Path]:
                 ax.axvline(boundary, color="grey", linewidth=0.5, alpha=0.5)
         ax_lr.set_ylabel("Learning rate")
         ax_mom.set_ylabel(r"Momentum ($\beta_1$)")
-        ax_mom.set_xlabel("Training step (grey lines: epochs)")
+        ax_mom.set_xlabel("Training step (grey lines: sub-epochs)")
         written = plots.save_figure(fig, stem)
         plt.show()
         plt.close(fig)
