@@ -53,9 +53,12 @@ def score(table: Any, cut_table: Any, prepared: Any) -> dict[str, float]:
     """Validation AMS at the chosen cut, public AMS, and the public AMS's mean over the test folds."""
     from modules import scoring
 
+    factor = scoring.count_scales(prepared.rows).get("val", prepared.weight_scale["val"])  # as modules.evaluation
     cut = scoring.choose_cut(cut_table.pred.to_numpy(), cut_table.gen_target.to_numpy(),
-                             cut_table.gen_weight_original.to_numpy(), wgt_factor=prepared.weight_scale["val"])
+                             cut_table.gen_weight_original.to_numpy(), wgt_factor=factor)
     scale = {k: v for k, v in prepared.weight_scale.items() if k in ("public", "private")}
+    scale.update(scoring.count_scales(prepared.rows, table))
+    scale.pop("val", None)
     public = scoring.score_test_per_fold(table, cut.cut, scale)["test_public_ams_mean"]
     return {"val_ams_smooth": cut.ams_at_cut, "test_public_ams": scoring.score_test(table, cut.cut, scale)[
         "test_public_ams"], "test_public_ams_mean": public[0]}
