@@ -199,8 +199,8 @@ def guard_record(experiment: Experiment) -> None:
 
 
 def start(machine: str, dataset: str = "auto", quick: bool = False, options: PrepareOptions | None = None,
-          name: str | None = None, fresh: bool = False, guard: bool = True) -> Session:
-    """Resolve and prepare the data with the machine's seed, and open the experiment record.
+          name: str | None = None, fresh: bool = False, guard: bool = True, split_seed: int | None = None) -> Session:
+    """Resolve and prepare the data with the machine's seed (or `split_seed`), and open the experiment record.
 
     The experiment's name is its notebook's folder unless `name` is given. Only one run of an experiment on a
     machine at a time (a lock). A full run refuses to start where its record exists unless `fresh` (or `guard` is
@@ -222,10 +222,12 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     progress.stage("preparing the data")
     source = sources.resolve(dataset, events=scale.simulated_events)
     print(source.description)
-    options = dataclasses.replace(options or PrepareOptions(), seed=experiment.seed, max_events=scale.max_events)
+    seed = experiment.seed if split_seed is None else split_seed
+    origin = f"seed {seed}" + ("" if split_seed is not None else f" of machine {machine}")
+    options = dataclasses.replace(options or PrepareOptions(), seed=seed, max_events=scale.max_events)
     prepared = prepare(source, options)
     rows = prepared.rows
     print(f"prepared {rows['train']} training, {rows['val']} validation and {rows['test']} test events "
-          f"(seed {experiment.seed} of machine {machine}) in {prepared.folder}")
+          f"({origin}) in {prepared.folder}")
     progress.stage(f"prepared {rows['train']:,} training events")
     return Session(experiment, prepared, scale, source, workdir, lock=lock, progress=progress)

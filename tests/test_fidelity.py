@@ -265,10 +265,11 @@ def test_every_experiment_runs_what_the_original_ran(capture: Any, number: str) 
 
 
 def test_the_search_trial_template_runs_what_the_original_ran() -> None:
-    from modules.search.run import trial_training
+    from modules.search.run import SPLIT_SEED, trial_training
 
     how = trial_training(session.FULL)
     exp = SETTINGS["experiments"]["17"]
+    assert SPLIT_SEED == exp["data"]["split_seed"]  # 6666 on every machine
     assert (how["n_models"], how["n_epochs"], how["patience"]) == (exp["n_models"], exp["max_epochs"],
                                                                    exp["patience"])
     sub_epochs = exp["max_sub_epochs"]
