@@ -320,3 +320,17 @@ def test_snapshot_ensembles_load_the_states_lumin_0_5_1_loaded() -> None:
     fge = original.snapshot_states(30, 10, 8, 0)
     assert [c for c, _ in fge] == [None, *range(19, 11, -1)] and {w for _, w in fge} == {1.0}
     assert original.snapshot_states(3, 0, 4, -1) == [(None, 1.0), (2, 0.5), (1, 1 / 3)]  # never below cycle 1
+
+
+def test_readme_lists_exactly_the_deviations_that_remain() -> None:
+    """README's 'What still differs from the original, and why' names every deviation kept in the data, and the
+    data keeps no candidates that were never decided."""
+    readme = (paths.PROJECT_ROOT / "README.md").read_text()
+    section = readme[readme.index("**What still differs from the original, and why.**"):]
+    section = section[:section.index("Beyond the paper")]
+    bullets = [line for line in section.splitlines() if line.startswith("- **")]
+    assert len(bullets) == len(SETTINGS["deviations"]) and "deviations_candidates" not in SETTINGS
+    for deviation in SETTINGS["deviations"]:
+        setting = deviation["setting"].split(" (")[0]
+        assert any(setting.lower() in bullet.lower() for bullet in bullets), setting
+        assert deviation["reason"]
