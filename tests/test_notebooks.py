@@ -63,7 +63,11 @@ def test_notebook_is_committed_clean_and_states_its_paper_id(name: str) -> None:
     notebook = json.loads(EXPERIMENTS[name].read_text())
     info = notebook["metadata"]["higgsml"]
     header = "".join(notebook["cells"][0]["source"])
-    assert f"Paper ID {info['paper_id']} (`{info['paper_name']}`" in header
+    if info.get("beyond_paper"):  # an experiment the paper did not run says so, and quotes no paper numbers
+        assert not info["paper_id"] and "(not in the paper)" in header.splitlines()[0]
+        assert "Beyond the paper" in header and "Published result" not in header
+    else:
+        assert f"Paper ID {info['paper_id']} (`{info['paper_name']}`" in header
     assert "SIMULATED" in header or "simulated" in header
     if info["compare_to"]:
         assert info["compare_to"] in EXPERIMENTS, "compared to an experiment that does not exist"
