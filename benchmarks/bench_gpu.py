@@ -7,7 +7,8 @@ stage keeps the figures of the stages before it:
   data          simulate the full default file (818,238 events; --quick: 20,000) and prepare it as notebook 13 does
                 (PRI_jet_num categorical, 10 folds; seed of machine helios_cuda, the study's GPU machine)
   warmup        start CUDA and cuBLAS (timed apart, so the training time is the training's)
-  train         10 members x 15 epochs, all at once, batched engine on the device (through HIGGSML_DEVICE, as
+  train         10 members x 15 epochs (135 sub-epochs; the study's 1cycle, 45 + 90 sub-epochs; patience 50
+                sub-epochs), all at once, batched engine on the device (through HIGGSML_DEVICE, as
                 `higgsml run --device` passes it)
   tta           test-time-augmented predictions of the validation and the 550,000 test events on the device; AMS
   tta_cpu       the same predictions on the CPU, one torch thread per core; largest difference
@@ -110,10 +111,12 @@ def final_model(fy: Any) -> Any:
 
 
 def onecycle(epochs: int) -> Any:
-    """Notebook 13's 1cycle schedule scaled to `epochs` (5 + 10 epochs for the study's 15)."""
-    from lumin.nn.callbacks.cyclic_callbacks import OneCycle
+    """Notebook 13's 1cycle (the study's, `modules.models.original`) scaled to `epochs` as bench_final_model.py
+    scales it (45 + 90 sub-epochs for the study's 15 epochs). A new partial every time: the study's 1cycle writes
+    into its `lr_range` list (later members warm up from 0), which must not leak from one training into the next."""
+    from modules.models.original import OneCycle
 
-    return partial(OneCycle, lengths=(5 * epochs // 15 or 1, 10 * epochs // 15 or 1), lr_range=[1e-4, 1e-2],
+    return partial(OneCycle, lengths=(45 * epochs // 15 or 1, 90 * epochs // 15 or 1), lr_range=[1e-4, 1e-2],
                    mom_range=(0.85, 0.95), interp="cosine")
 
 
@@ -150,6 +153,8 @@ def run(scratch: Path) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default 15; quick 2)")
     parser.add_argument("--check-epochs", type=int, default=None,
                         help="epochs of the LUMIN and CPU checks (default 3; quick 1)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early-stopping patience in sub-epochs (default notebook 13's 50; quick: none)")
     parser.add_argument("--deadline", type=float, default=None, help="epoch seconds by which to be done")
     parser.add_argument("--reserve", type=float, default=60.0, help="seconds an optional stage needs left")
     parser.add_argument("--sim-workers", type=int, default=None, help="processes simulating (default: up to 8)")
@@ -160,12 +165,14 @@ def run(scratch: Path) -> int:
     n_models = args.models or (2 if quick else 10)
     n_epochs = args.epochs or (2 if quick else 15)
     check_epochs = min(args.check_epochs or (1 if quick else 3), n_epochs)
+    patience = args.patience if args.patience is not None else (None if quick else 50)
     record = Record(args.out, args.deadline or time.time() + 3600)
     os.environ["HIGGSML_DATA_DIR"] = str(scratch / "data")  # read when modules.paths is first imported
     os.environ["HIGGSML_RESULTS_DIR"] = str(scratch / "results")
     os.environ["HIGGSML_WEIGHTS_DIR"] = str(scratch / "weights")
     record.data.update(mode="quick" if quick else "full", models=n_models, epochs=n_epochs,
-                       check_epochs=check_epochs, machine_seed_of=MACHINE, scratch=str(scratch),
+                       check_epochs=check_epochs, patience_sub_epochs=patience, machine_seed_of=MACHINE,
+                       scratch=str(scratch),
                        started=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     import modules  # noqa: F401  (mends LUMIN 0.9.1; import before LUMIN)
     from modules.experiment import lookup_machine
@@ -236,7 +243,7 @@ def run(scratch: Path) -> int:
             torch.cuda.reset_peak_memory_stats(device)
         synchronize(device)
         started = time.perf_counter()
-        trained = training.train_ensemble(train_fy, builder, models, epochs, work / name,
+        trained = training.train_ensemble(train_fy, builder, models, epochs, work / name, patience=patience,
                                           cb_partials=[onecycle(n_epochs)], seed=seed, resume=False, engine=engine)
         synchronize(device)
         return trained, time.perf_counter() - started
@@ -246,7 +253,7 @@ def run(scratch: Path) -> int:
         state["trained"] = trained
         steps = int(sum(sum(m.recorder.batches_per_epoch) for m in trained.members) / len(trained.members))
         out = {"seconds": round(seconds, 2), "members": n_models, "epochs": n_epochs,
-               "epochs_trained": [m.epochs for m in trained.members], "steps_per_member": steps,
+               "sub_epochs_trained": [m.epochs for m in trained.members], "steps_per_member": steps,
                "ms_per_step": round(1000 * seconds / max(steps, 1), 3),
                "best_val_loss": [float(m.result["loss"]) for m in trained.members],
                "best_val_ams": [float(m.result["AMS"]) for m in trained.members],
