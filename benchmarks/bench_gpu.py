@@ -15,9 +15,11 @@ stage keeps the figures of the stages before it:
   lumin         LUMIN's own training (which uses any GPU torch sees) of member 0 for the first --check-epochs epochs;
                 its validation losses against the batched member 0's (same weights, batches and schedule)
   train_cpu     the batched engine on the CPU for the first --check-epochs epochs; losses against the device run's
+  train_cpu_full  the whole training on the CPU too, if its pace in train_cpu says it fits in the time left, then its
+                ensemble scored (TTA on the device): best losses, AMS and predictions against the device-trained one
 
-Optional stages (tta_cpu, lumin, train_cpu) are skipped once less than --reserve seconds are left before
---deadline. Float32 matrix products stay true float32 unless --tf32 (the record says which).
+Optional stages (all after tta) are skipped once less than --reserve seconds (train_cpu_full: its estimate) are
+left before --deadline. Float32 matrix products stay true float32 unless --tf32 (the record says which).
 
     python benchmarks/bench_gpu.py --out OUT/gpu_bench.json [--quick] [--device auto|cuda|cpu] [--deadline EPOCH]
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -252,8 +255,10 @@ def run(scratch: Path) -> int:
         trained, seconds = train_on(device, n_epochs, "device")
         state["trained"] = trained
         steps = int(sum(sum(m.recorder.batches_per_epoch) for m in trained.members) / len(trained.members))
+        sub_epochs = max(m.epochs for m in trained.members)
         out = {"seconds": round(seconds, 2), "members": n_models, "epochs": n_epochs,
                "sub_epochs_trained": [m.epochs for m in trained.members], "steps_per_member": steps,
+               "seconds_per_epoch": round(seconds / max(sub_epochs / 9, 1e-9), 3),
                "ms_per_step": round(1000 * seconds / max(steps, 1), 3),
                "best_val_loss": [float(m.result["loss"]) for m in trained.members],
                "best_val_ams": [float(m.result["AMS"]) for m in trained.members],
@@ -266,10 +271,10 @@ def run(scratch: Path) -> int:
         return 1
     ensemble = load_ensemble(state["trained"], builder)
 
-    def predict_on(where: Any) -> tuple[Any, Any, dict[str, Any]]:
+    def predict_on(where: Any, members: Any = ensemble) -> tuple[Any, Any, dict[str, Any]]:
         started = time.perf_counter()
-        val, val_s = tta.predict(ensemble, prepared.val, device=where)
-        test, test_s = tta.predict(ensemble, prepared.test, device=where)
+        val, val_s = tta.predict(members, prepared.val, device=where)
+        test, test_s = tta.predict(members, prepared.test, device=where)
         return val, test, {"val_predict_s": round(val_s, 3), "test_predict_s": round(test_s, 3),
                            "val_events": len(val), "test_events": len(test),
                            "wall_s_with_reading": round(time.perf_counter() - started, 3)}
@@ -301,11 +306,11 @@ def run(scratch: Path) -> int:
         from lumin.utils.misc import device as lumin_device
 
         theirs, mine = losses(trained), losses(state["trained"])[:1]
-        per_epoch = state_figure("train", "seconds") / n_epochs
+        per_epoch = state_figure("train", "seconds_per_epoch")
         return {"seconds": round(seconds, 2), "members": 1, "epochs": check_epochs, "lumin_device": str(lumin_device),
                 "seconds_per_member_epoch": round(seconds / check_epochs, 3),
                 "batched_seconds_per_member_epoch": round(per_epoch / n_models, 4),
-                "val_losses": theirs, "batched_member0_val_losses": [v[:check_epochs] for v in mine],
+                "val_losses": theirs, "batched_member0_val_losses": [v[:len(theirs[0])] for v in mine],
                 "largest_relative_loss_difference": largest_relative(theirs, mine)}
 
     record.stage("lumin", lumin, optional=True, reserve=args.reserve)
@@ -313,13 +318,35 @@ def run(scratch: Path) -> int:
     def train_cpu() -> dict[str, Any]:
         trained, seconds = train_on(torch.device("cpu"), check_epochs, "cpu")
         theirs = losses(trained)
-        per_epoch = state_figure("train", "seconds") / n_epochs
+        per_epoch = state_figure("train", "seconds_per_epoch")
         return {"seconds": round(seconds, 2), "members": n_models, "epochs": check_epochs,
                 "torch_threads": torch.get_num_threads(), "seconds_per_epoch": round(seconds / check_epochs, 3),
                 "device_seconds_per_epoch": round(per_epoch, 3), "val_losses": theirs,
                 "largest_relative_loss_difference": largest_relative(theirs, losses(state["trained"]))}
 
     record.stage("train_cpu", train_cpu, optional=True, reserve=args.reserve)
+
+    def train_cpu_full() -> dict[str, Any]:
+        trained, seconds = train_on(torch.device("cpu"), n_epochs, "cpu_full")
+        val, test, out = predict_on(device, load_ensemble(trained, builder))
+        out.update({k: float(v) for k, v in score(test, val, prepared).items()})
+        if "test" in state:
+            out["max_abs_diff_test_vs_device_ensemble"] = float(
+                np.abs(test.pred.to_numpy() - state["test"].pred.to_numpy()).max())
+        return {"seconds": round(seconds, 2), "members": n_models, "epochs": n_epochs,
+                "torch_threads": torch.get_num_threads(), "device_seconds": state_figure("train", "seconds"),
+                "sub_epochs_trained": [m.epochs for m in trained.members],
+                "best_val_loss": [float(m.result["loss"]) for m in trained.members],
+                "largest_relative_best_loss_difference": largest_relative(
+                    [[float(m.result["loss"])] for m in trained.members],
+                    [[v] for v in record.data["stages"].get("train", {}).get("best_val_loss", [])]),
+                "tta_on_device": out}
+
+    # The whole training on the CPU as well, where the checks' pace says it fits in what is left.
+    estimate = state_figure("train_cpu", "seconds_per_epoch") * n_epochs * 1.2 + 30  # NaN without the checks
+    record.data["train_cpu_full_estimate_s"] = None if math.isnan(estimate) else round(estimate, 1)
+    record.stage("train_cpu_full", train_cpu_full, optional=True,
+                 reserve=math.inf if math.isnan(estimate) else estimate + 20)
     train_fy.close()
     record.data["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     record.save()

@@ -16,13 +16,13 @@
 # the CPU; LUMIN's own training needs pandas < 3). The install happens only under Python 3.12 (the wheels') unless
 # GPU_BENCH_INSTALL=0 or 1 says otherwise.
 #
-# Environment: OUT (default ./gpu_bench_out), PYTHON (default python3), SITE (default /tmp/site),
+# Environment: OUT (default a new folder under /tmp), PYTHON (default python3), SITE (default /tmp/site),
 # GPU_BENCH_BUDGET (seconds), GPU_BENCH_DEVICE (auto|cuda|cpu, default auto), GPU_BENCH_ARGS (more options for
 # bench_gpu.py, e.g. "--tf32" or "--threads 1").
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 START=$(date +%s)
-OUT=${OUT:-$PWD/gpu_bench_out}
+OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/gpu_bench.XXXXXX")}
 PYTHON=${PYTHON:-python3}
 SITE=${SITE:-/tmp/site}
 BUDGET=${GPU_BENCH_BUDGET:-450}

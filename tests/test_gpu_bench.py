@@ -25,12 +25,14 @@ def test_the_gpu_benchmark_runs_quick_on_the_cpu(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "out" / "gpu_bench.json").read_text())
     assert record["errors"] == {} and record["skipped"] == {}
     stages = record["stages"]
-    assert set(stages) == {"data", "warmup", "train", "tta", "tta_cpu", "lumin", "train_cpu"}
+    assert set(stages) == {"data", "warmup", "train", "tta", "tta_cpu", "lumin", "train_cpu", "train_cpu_full"}
     assert record["device"]["device"] == "cpu" and record["mode"] == "quick"
     assert stages["train"]["seconds"] > 0 and stages["train"]["sub_epochs_trained"] == [2 * 9, 2 * 9]
     assert stages["tta"]["test_events"] > 0 and "test_public_ams" in stages["tta"]
     assert stages["tta_cpu"]["max_abs_diff_test"] == 0.0  # the same code on the same device
     assert stages["train_cpu"]["largest_relative_loss_difference"] == 0.0
+    assert stages["train_cpu_full"]["largest_relative_best_loss_difference"] == 0.0
+    assert stages["train_cpu_full"]["tta_on_device"]["max_abs_diff_test_vs_device_ensemble"] == 0.0
     assert stages["lumin"]["largest_relative_loss_difference"] < 1e-5  # LUMIN's own training of member 0
     log = (tmp_path / "out" / "gpu_bench.log").read_text()
     assert "== train:" in log and "exit status 0" in log
