@@ -254,10 +254,10 @@ def run(scratch: Path) -> int:
     def train() -> dict[str, Any]:
         trained, seconds = train_on(device, n_epochs, "device")
         state["trained"] = trained
-        steps = int(sum(sum(m.recorder.batches_per_epoch) for m in trained.members) / len(trained.members))
+        steps = max(sum(m.recorder.batches_per_epoch) for m in trained.members)  # stacked steps taken
         sub_epochs = max(m.epochs for m in trained.members)
         out = {"seconds": round(seconds, 2), "members": n_models, "epochs": n_epochs,
-               "sub_epochs_trained": [m.epochs for m in trained.members], "steps_per_member": steps,
+               "sub_epochs_trained": [m.epochs for m in trained.members], "stacked_steps": steps,
                "seconds_per_epoch": round(seconds / max(sub_epochs / 9, 1e-9), 3),
                "ms_per_step": round(1000 * seconds / max(steps, 1), 3),
                "best_val_loss": [float(m.result["loss"]) for m in trained.members],
