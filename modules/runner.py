@@ -20,6 +20,7 @@ from typing import Any
 
 from modules import paths
 from modules.batched import ENGINE_ENV, ENGINES
+from modules.batched.device import DEVICE_ENV, DEVICES
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
 
@@ -142,6 +143,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how to train the members: 'lumin' (the study's way, one member after another; the "
                              "default) or 'batched' (all members at once, same batches and schedules; experiments it "
                              "cannot train fall back to LUMIN with a note)")
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help="where the batched engine trains and the vectorised test-time augmentation predicts: "
+                             "'cpu' (the default), 'cuda', or 'auto' (CUDA where torch sees a GPU); LUMIN's own "
+                             "training uses any GPU torch sees, whatever this says")
     parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
                         help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
@@ -165,6 +170,8 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
         os.environ[cluster.ENV] = args.scheduler  # the kernel's session trains members on this cluster
     if getattr(args, "engine", None):
         os.environ[ENGINE_ENV] = args.engine
+    if getattr(args, "device", None):
+        os.environ[DEVICE_ENV] = args.device  # the kernel's session reads it (modules.batched.device)
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
     path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"

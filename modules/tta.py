@@ -9,6 +9,10 @@ layer that reads the inputs (every layer of a dense body, the first of a plain o
 per event rather than once per copy: the kept inputs and the px group with both signs, the py and pz groups with
 their four sign patterns, added pairwise into the 8 copies. For the study's final model that is 19% less arithmetic
 (18,496 rather than 22,902 multiply-adds per copy). Other networks run LUMIN's own modules on the 8 copies.
+
+On a GPU (`device`, see `modules.batched.device`: default HIGGSML_DEVICE, else the CPU) the same products run on
+chunks of CUDA_CHUNK events, one after another, with the ensemble's weighted mean taken there; the CPU path is
+unchanged (worker threads make sense only there).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from modules.timing import timer
 CHUNK = 512
 """Events per step: their 8 copies make 4,096 columns, small enough to stay in the CPU's caches yet large enough to
 keep each matrix product efficient (256 and 512 were fastest of 128-1,024 with two threads on the 2-core EPYC)."""
+CUDA_CHUNK = 65_536
+"""Events per step on a GPU: their 8 copies make 524,288 columns, so each product fills the GPU (the final model's
+buffer of neuron-by-copy values is then 415 MB)."""
 
 
 def copies(inputs: np.ndarray, feats: list[str], rotations: int = AUG_ROTATIONS) -> np.ndarray:
@@ -103,7 +110,7 @@ class SignedMember:
     time than one row per copy and one product per layer over all the outputs before it (17 against 22 µs per event
     for 10 members on two threads, measured)."""
 
-    def __init__(self, network: Any, groups: Signs) -> None:
+    def __init__(self, network: Any, groups: Signs, device: Any = None) -> None:
         import torch
 
         from modules.batched.network import StackedNetwork, Unsupported
@@ -136,6 +143,10 @@ class SignedMember:
             blocks = [self._weight_on(p[f"w{k}"], j, k, widths, net.dense) for k in readers]
             self.feeds.append((edges[j + 1], edges[readers[-1] + 1], torch.cat(blocks).contiguous()))
         self.wo, self.bo = p["wo"][0].clone(), float(p["bo"])
+        if device is not None and torch.device(device).type != "cpu":  # made on the CPU, then moved as they are
+            self.w1, self.b1, self.w2, self.other_biases, self.wo = (
+                t.to(device) for t in (self.w1, self.b1, self.w2, self.other_biases, self.wo))
+            self.feeds = [(begin, end, weight.to(device)) for begin, end, weight in self.feeds]
 
     @staticmethod
     def _weight_on(weight: Any, j: int, k: int, widths: list[int], dense: bool) -> Any:
@@ -146,13 +157,13 @@ class SignedMember:
         start = int(sum(widths[j + 1:k]))
         return weight[:, start:start + widths[j]]
 
-    def __call__(self, inputs: tuple[Any, Any]) -> np.ndarray:
-        """The member's prediction for each event of a block, averaged over its 8 copies."""
+    def __call__(self, inputs: tuple[Any, Any]) -> Any:
+        """The member's prediction for each copy of each event of a block, (8, events), where the inputs are."""
         import torch
 
         first, second = inputs
         n, head = first.shape[1], self.n_head
-        acts = torch.empty(self.slots[-1][1], 8 * n)
+        acts = torch.empty(self.slots[-1][1], 8 * n, device=first.device)
         by_px = torch.addmm(self.b1, self.w1, first).view(2, head, n).permute(1, 0, 2)
         by_pyz = torch.mm(self.w2, second).view(4, head, n).permute(1, 0, 2)
         torch.add(by_px[:, :, None], by_pyz[:, None], out=acts[:head].view(head, 2, 4, n))
@@ -167,22 +178,26 @@ class SignedMember:
                 begin, end, weight = self.feeds[j]
                 acts[begin:end].addmm_(weight, out)
         logits = torch.mv(out.T, self.wo).add_(self.bo)
-        return torch.sigmoid(logits).view(8, n).numpy().mean(axis=0, dtype=np.float64)
+        return torch.sigmoid(logits).view(8, n)
 
 
-def _plan(networks: list[Any], feats: list[str], n_cont: int
-          ) -> tuple[Callable[[np.ndarray], Any], list[Callable[[Any], np.ndarray]]]:
-    """How to prepare a block of events once for all members, and each member's mean over the copies from that:
-    the shared-sign way where every member allows it, else LUMIN's own network on the 8 copies."""
+def _plan(networks: list[Any], feats: list[str], n_cont: int, device: Any = None
+          ) -> tuple[Callable[[np.ndarray], Any], list[Callable[[Any], Any]]]:
+    """How to prepare a block of events once for all members (as CPU tensors), and each member's predictions of
+    the 8 copies, (8, events), from that: the shared-sign way where every member allows it, else LUMIN's own network
+    on the 8 copies. The members' weights are on `device` (default the CPU), and so must their inputs be."""
+    import copy
+
     import torch
 
     from modules.batched.network import Unsupported
 
+    device = torch.device(device or "cpu")
     cardinalities = tuple(int(e.weight.shape[0]) for e in getattr(networks[0][0], "embeds", []))
     groups = signs(feats, n_cont, cardinalities)
     if groups is not None:
         try:
-            return groups.inputs, [SignedMember(network, groups) for network in networks]
+            return groups.inputs, [SignedMember(network, groups, device) for network in networks]
         except Unsupported:
             pass
 
@@ -190,18 +205,47 @@ def _plan(networks: list[Any], feats: list[str], n_cont: int
         stacked = copies(block, feats)
         return torch.from_numpy(stacked.reshape(-1, stacked.shape[-1]))
 
-    def member(network: Any) -> Callable[[Any], np.ndarray]:  # LUMIN's tail gives probabilities
-        return lambda x: network(x).numpy().reshape(8, -1).mean(axis=0, dtype=np.float64)
+    def member(network: Any) -> Callable[[Any], Any]:  # LUMIN's tail gives probabilities
+        if next(network.parameters()).device != device:  # LUMIN puts its models on any GPU it sees: use a copy
+            network = copy.deepcopy(network).to(device)
+        return lambda x: network(x).reshape(8, -1)
 
     return rows, [member(network) for network in networks]
 
 
-def predict(ensemble: Any, foldfile: Path) -> tuple[pd.DataFrame, float]:
-    """Every event of `foldfile` predicted with test-time augmentation: a table like `evaluation.predict`'s (pred,
-    fold, targets, weights and the file's other columns) and the seconds the predictions took. The chunks are shared
-    among as many threads as torch has, each running torch on one thread (small products gain little from two)."""
+def _to(block: Any, device: Any) -> Any:
+    """A prepared block (a tensor or a tuple of them) on `device`."""
+    if isinstance(block, tuple):
+        return tuple(_to(part, device) for part in block)
+    return block if device.type == "cpu" else block.to(device, non_blocking=True)
+
+
+def _predict_on_gpu(inputs: np.ndarray, weights: np.ndarray, prepare: Callable[[np.ndarray], Any],
+                    members: list[Callable[[Any], Any]], device: Any) -> np.ndarray:
+    """The ensemble's predictions chunk by chunk on a GPU: each member's mean over the copies (float64) weighted
+    and summed there, one copy back to the host per chunk."""
     import torch
 
+    pred = np.zeros(len(inputs))
+    for start in range(0, len(inputs), CUDA_CHUNK):
+        block = _to(prepare(inputs[start:start + CUDA_CHUNK]), device)
+        total = torch.zeros(min(CUDA_CHUNK, len(inputs) - start), dtype=torch.float64, device=device)
+        for weight, member in zip(weights, members, strict=True):
+            total.add_(member(block).double().mean(0), alpha=float(weight))
+        pred[start:start + CUDA_CHUNK] = total.cpu().numpy()
+    return pred
+
+
+def predict(ensemble: Any, foldfile: Path, device: Any = None) -> tuple[pd.DataFrame, float]:
+    """Every event of `foldfile` predicted with test-time augmentation: a table like `evaluation.predict`'s (pred,
+    fold, targets, weights and the file's other columns) and the seconds the predictions took. On the CPU the chunks
+    are shared among as many threads as torch has, each running torch on one thread (small products gain little
+    from two); on a GPU (`device`, default HIGGSML_DEVICE, else the CPU) large chunks run one after another."""
+    import torch
+
+    from modules.batched.device import chosen_device, synchronize
+
+    device = chosen_device(device)
     fy = fold_yielder(foldfile, augment=False)
     try:
         table = fold_table(fy, inputs=True)
@@ -220,16 +264,20 @@ def predict(ensemble: Any, foldfile: Path) -> tuple[pd.DataFrame, float]:
             for start in starts:
                 block = prepare(inputs[start:start + CHUNK])
                 for weight, member in zip(weights, members, strict=True):
-                    pred[start:start + CHUNK] += weight * member(block)
+                    pred[start:start + CHUNK] += weight * member(block).numpy().mean(axis=0, dtype=np.float64)
 
     with timer() as clock, torch.inference_mode():
-        prepare, members = _plan(networks, feats, n_cont)
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(threads) as pool:
-                list(pool.map(work, [range(i * CHUNK, len(inputs), threads * CHUNK) for i in range(threads)]))
-        finally:
-            torch.set_num_threads(threads)
+        prepare, members = _plan(networks, feats, n_cont, device)
+        if device.type != "cpu":
+            pred = _predict_on_gpu(inputs, weights, prepare, members, device)
+            synchronize(device)
+        else:
+            torch.set_num_threads(1)
+            try:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(work, [range(i * CHUNK, len(inputs), threads * CHUNK) for i in range(threads)]))
+            finally:
+                torch.set_num_threads(threads)
     out = table.drop(columns=feats)
     out.insert(0, "pred", pred)
     return out.rename(columns={"targets": "gen_target", "weights": "gen_weight"}), clock["seconds"]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from modules.batched.device import chosen_device, from_host
 from modules.batched.member import Driver, Stream, augment, check_callbacks
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
@@ -31,8 +32,10 @@ from modules.training import Member, Schedule, max_ams, seed_everything
 class Adam:
     """torch's Adam (no AMSGrad) on the stacked parameters, with a learning rate, beta1 and step count per member."""
 
-    def __init__(self, shape: torch.Size, beta2: float, eps: float, weight_decay: float) -> None:
-        self.m, self.v = torch.zeros(shape), torch.zeros(shape)
+    def __init__(self, shape: torch.Size, beta2: float, eps: float, weight_decay: float,
+                 device: torch.device | None = None) -> None:
+        self.device = torch.device(device or "cpu")
+        self.m, self.v = torch.zeros(shape, device=self.device), torch.zeros(shape, device=self.device)
         self.steps = np.zeros(shape[0], dtype=np.int64)
         self.beta2, self.eps, self.weight_decay = beta2, eps, weight_decay
 
@@ -40,7 +43,7 @@ class Adam:
              rows: np.ndarray | None = None) -> None:
         """Update `theta` with `grad` for every member, or only for the members `rows`."""
         if rows is not None:
-            index = torch.from_numpy(rows)
+            index = from_host(rows, self.device)
             sub_theta, sub_m, sub_v = theta[index], self.m[index], self.v[index]
             self._update(sub_theta, grad[index], sub_m, sub_v, lr[rows], beta1[rows], rows)
             theta[index], self.m[index], self.v[index] = sub_theta, sub_m, sub_v
@@ -53,11 +56,11 @@ class Adam:
         steps = self.steps[rows]
         if self.weight_decay:
             grad = grad.add(theta, alpha=self.weight_decay)
-        b1 = torch.from_numpy(beta1.astype(np.float32))[:, None]
+        # beta1, step size and sqrt(bias correction 2) per member, moved to the device in one copy per step
+        factors = np.stack([beta1, lr / (1 - beta1**steps), np.sqrt(1 - self.beta2**steps)]).astype(np.float32)
+        b1, step_size, root_bc2 = from_host(factors, self.device)[:, :, None]
         m.mul_(b1).add_(grad * (1 - b1))
         v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        step_size = torch.from_numpy((lr / (1 - beta1**steps)).astype(np.float32))[:, None]
-        root_bc2 = torch.from_numpy(np.sqrt(1 - self.beta2**steps).astype(np.float32))[:, None]
         theta.addcdiv_(m * step_size, v.sqrt().div_(root_bc2).add_(self.eps), value=-1)
 
 
@@ -117,7 +120,7 @@ class _Run:
     callbacks) and data stream, the folds in memory, and what is recorded per member."""
 
     def __init__(self, fy: Any, model_builder: Any, indices: list[int], cb_partials: list[Callable[[], Any]],
-                 patience: int | None, bs: int, seeds: list[int]) -> None:
+                 patience: int | None, bs: int, seeds: list[int], device: Any = None) -> None:
         from lumin.nn.models.model import Model
 
         check_callbacks(cb_partials)
@@ -126,7 +129,8 @@ class _Run:
             seed_everything(seed)
             self.models.append(Model(model_builder))
         settings = _optimiser_settings(self.models[0])
-        self.net = StackedNetwork([m.model for m in self.models])
+        self.device = chosen_device(device)
+        self.net = StackedNetwork([m.model for m in self.models], device=self.device)
         self.fy, self.indices, self.bs, self.size = fy, indices, bs, len(indices)
         self.feats = fy.cont_feats + fy.cat_feats
         self.folds, self.n_total = _folds(fy), n_events(fy)
@@ -134,7 +138,9 @@ class _Run:
                         for i in indices]
         self.streams = [Stream(fy, seed, fy.n_folds, d.val_idx) for seed, d in zip(seeds, self.drivers, strict=True)]
         self.val = _validation_set(self.folds, self.feats, self.streams, [d.val_idx for d in self.drivers])
-        self.adam = Adam(self.net.theta.shape, settings["betas"][1], settings["eps"], settings["weight_decay"])
+        self.val.update({key: self.val[key].to(self.device) for key in ("x", "targets", "weights")})
+        self.adam = Adam(self.net.theta.shape, settings["betas"][1], settings["eps"], settings["weight_decay"],
+                         self.device)
         self.best_theta, self.best_loss = self.net.theta.clone(), np.full(self.size, math.inf)
         self.best_ams, self.epochs = np.zeros(self.size), np.zeros(self.size, dtype=int)
         self.train_losses: list[list[float]] = [[] for _ in indices]
@@ -159,9 +165,10 @@ class _Run:
         """Each active member's training fold `folds[k]`; returns each member's number of batches."""
         bs = self.bs
         x, y, w, n_batches = _slot_data(self.folds, self.feats, self.streams, folds, active, bs, self.size)
+        x, y, w = x.to(self.device), y.to(self.device), w.to(self.device)  # the whole fold at once, not per batch
         for k in active:
             self.drivers[k].fold_begins(folds[k])
-        loss_sum = torch.zeros(self.size)
+        loss_sum = torch.zeros(self.size, device=self.device)
         for step in range(int(n_batches.max())):
             stepping = active[n_batches[active] > step]
             for k in stepping:
@@ -176,7 +183,7 @@ class _Run:
             self.adam.step(self.net.theta, self.net.grad, lr, beta1, None if len(stepping) == self.size else stepping)
             for k in stepping:
                 self.drivers[k].batch_ends()
-        sums = loss_sum.numpy()
+        sums = loss_sum.cpu().numpy()
         for k in active:  # LUMIN's training loss of a fold: the mean of its batch losses
             self.train_losses[k].append(float(sums[k] / n_batches[k]))
         return n_batches
@@ -192,7 +199,7 @@ class _Run:
             if losses[k] <= self.best_loss[k]:
                 n_val = self.val["sizes"][k]
                 self.best_loss[k] = losses[k]
-                self.best_ams[k] = max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].numpy(),
+                self.best_ams[k] = max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].cpu().numpy(),
                                            self.val["original"][k][:n_val], self.n_total)
                 self.best_theta[k] = self.net.theta[k]
             self.drivers[k].validated(float(losses[k]))
@@ -220,11 +227,12 @@ class _Run:
 
 def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepath: Path,
           cb_partials: list[Callable[[], Any]], patience: int | None, bs: int, seeds: list[int],
-          progress: Progress | None = None, n_members: int | None = None) -> list[Member]:
+          progress: Progress | None = None, n_members: int | None = None, device: Any = None) -> list[Member]:
     """Train the members `indices` (member i validates on fold i mod the number of folds) all at once, member i
     seeded with `seeds[k]` as LUMIN's training of it would be, and save each one's best state as LUMIN's
-    `model_id_<i>/train_<i>.h5` under `savepath`."""
-    run = _Run(fy, model_builder, indices, cb_partials, patience, bs, seeds)
+    `model_id_<i>/train_<i>.h5` under `savepath`. On `device` (see `device.chosen_device`: default HIGGSML_DEVICE,
+    else the CPU)."""
+    run = _Run(fy, model_builder, indices, cb_partials, patience, bs, seeds, device)
     n_members = n_members or len(indices)
     if progress is not None:  # the members advance together: shown as the last member, epoch by epoch
         progress.member_begins(n_members - 1, n_members, n_epochs)
@@ -280,11 +288,11 @@ def _validation_set(folds: list[dict[str, np.ndarray]], feats: list[str], stream
 
 def _validate(net: StackedNetwork, val: dict[str, Any], chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Every member's validation loss (LUMIN's: the weighted BCE averaged over the fold's events) and predictions."""
-    sizes = torch.tensor(val["sizes"], dtype=torch.float32)
-    preds, total = [], torch.zeros(len(sizes))
+    sizes = torch.tensor(val["sizes"], dtype=torch.float32, device=net.device)
+    preds, total = [], torch.zeros(len(sizes), device=net.device)
     with torch.no_grad():
         for start in range(0, val["x"].shape[1], chunk):
             p = torch.sigmoid(net.forward(val["x"][:, start:start + chunk])[0])
             total += _bce(p, val["targets"][:, start:start + chunk], val["weights"][:, start:start + chunk]).sum(1)
             preds.append(p)
-    return (total / sizes).numpy(), torch.cat(preds, 1).numpy()
+    return (total / sizes).cpu().numpy(), torch.cat(preds, 1).cpu().numpy()

@@ -75,14 +75,18 @@ class StackedNetwork:
     """`n` copies of one network: flat parameters `theta` (n, P), their gradient `grad` (n, P), forward and backward.
 
     Inputs are (n, batch, features) with the categorical codes in the last columns, as LUMIN's fold files hold them.
+    Every tensor lives on `device` (default the CPU), inputs included; `state_dict` gives CPU tensors.
     """
 
-    def __init__(self, networks: list[torch.nn.Module]) -> None:
+    def __init__(self, networks: list[torch.nn.Module], device: torch.device | str | None = None) -> None:
         self.n_cont, self.tables, self.widths, self.act, self.dense = _describe(networks[0])
         self.n_members = len(networks)
         self.n_in0 = self.n_cont + sum(d for _, d in self.tables)
         self.layout = self._layout()
-        self.theta = torch.zeros(self.n_members, self.layout.size)
+        self.device = torch.device(device or "cpu")
+        self.theta = torch.zeros(self.n_members, self.layout.size, device=self.device)
+        self.member_rows = torch.arange(self.n_members, device=self.device)[:, None]
+        """Each member's row, (members, 1), for gathering every member's own embeddings at once."""
         self.grad = torch.zeros_like(self.theta)
         # Views made once: theta and grad are only ever changed in place, so these stay valid.
         self.p = {name: self.view(self.theta, name) for name in self.layout.slots}
@@ -137,7 +141,7 @@ class StackedNetwork:
         out = {}
         for name, key in self._lumin_names().items():
             value = self.view(theta, name)[member]
-            out[key] = (value.reshape(-1) if name.startswith("b") else value).contiguous().clone()
+            out[key] = (value.reshape(-1) if name.startswith("b") else value).contiguous().clone().cpu()
         return out
 
     def forward(self, x: Tensor, keep: bool = False) -> tuple[Tensor, dict[str, Any]]:
@@ -148,10 +152,10 @@ class StackedNetwork:
         depth, n_in0 = len(self.widths), self.n_in0
         # Dense: layer k reads [o_(k-1), ..., o_0, head output], a suffix of one buffer filled from the right.
         total = n_in0 + sum(self.widths[:-1]) if self.dense else n_in0
-        acts = torch.empty(n, batch, total)
+        acts = torch.empty(n, batch, total, device=x.device)
         head = acts[..., total - n_in0:]
         head[..., :self.n_cont] = cont
-        column, members = self.n_cont, torch.arange(n)[:, None]
+        column, members = self.n_cont, self.member_rows
         for j, (_, dim) in enumerate(self.tables):
             head[..., column:column + dim] = self.p[f"emb{j}"][members, codes[..., j]]
             column += dim
@@ -219,7 +223,8 @@ class StackedNetwork:
     def _embedding_grads(self, d_head: Tensor, codes: Tensor) -> None:
         column, n = self.n_cont, self.n_members
         for j, (rows, dim) in enumerate(self.tables):
-            index = (codes[..., j] + rows * torch.arange(n)[:, None]).reshape(-1)
-            summed = torch.zeros(n * rows, dim).index_add_(0, index, d_head[..., column:column + dim].reshape(-1, dim))
+            index = (codes[..., j] + rows * self.member_rows).reshape(-1)
+            summed = torch.zeros(n * rows, dim, device=d_head.device).index_add_(
+                0, index, d_head[..., column:column + dim].reshape(-1, dim))  # on CUDA: atomic adds, in any order
             self.g[f"emb{j}"].copy_(summed.view(n, rows, dim))
             column += dim
