@@ -100,8 +100,9 @@ def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, st
     assert (model["cat_embedder"] is not None) == bool(prepare["cat_feats"])
     if model["cat_embedder"]:
         assert model["cat_embedder"] == {"features": ["PRI_jet_num"], "cardinalities": [4], "emb_szs": [3]}
-    assert train["engine"] == "lumin" and train["seed"] == 2020 and train["n_models"] == len(train["epochs_trained"])
-    assert all(1 <= e <= train["n_epochs"] for e in train["epochs_trained"])
+    assert train["engine"] == "lumin" and train["seed"] == 2020
+    assert train["n_models"] == len(train["sub_epochs_trained"]) and train["sub_epochs_per_epoch"] == 9
+    assert all(1 <= e <= 9 * train["n_epochs"] for e in train["sub_epochs_trained"])
     assert config["ensemble"]["states"] >= train["n_models"]
     assert math.isclose(sum(config["ensemble"]["weights"]), 1, abs_tol=1e-4)
     assert prepare["seed"] == 2020 and prepare["max_events"] == 4000
