@@ -31,7 +31,7 @@ from modules.timing import timer
 
 CHUNK = 512
 """Events per step: their 8 copies make 4,096 columns, small enough to stay in the CPU's caches yet large enough to
-keep each matrix product efficient (256 and 512 were fastest of 128-1,024 with two threads on the 2-core EPYC)."""
+keep each matrix product efficient (measured sizes: docs/benchmarks.md)."""
 CUDA_CHUNK = 65_536
 """Events per step on a GPU: their 8 copies make 524,288 columns, so each product fills the GPU (the final model's
 buffer of neuron-by-copy values is then 415 MB)."""
@@ -106,9 +106,8 @@ class SignedMember:
     One buffer holds every layer's pre-activations, then its outputs, for the 8 copies of a block of events, one
     row per neuron and one column per copy. It starts with the inputs' part of the sums (and the biases); as soon as
     a layer's output is known, its part of the sums of every later layer that reads it is added in one product
-    (for the final model's first layer, 165 sums over its 33 outputs). On the 2-core EPYC that takes a fifth less
-    time than one row per copy and one product per layer over all the outputs before it (17 against 22 µs per event
-    for 10 members on two threads, measured)."""
+    (for the final model's first layer, 165 sums over its 33 outputs). This is faster than one row per copy and one
+    product per layer over all the outputs before it (measured: docs/benchmarks.md)."""
 
     def __init__(self, network: Any, groups: Signs, device: Any = None) -> None:
         import torch
