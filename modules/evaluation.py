@@ -75,7 +75,7 @@ def evaluate(ensemble: Any, prepared: PreparedData, workdir: Path, tta: bool,
              progress: Progress | None = None, fast: bool = False, device: Any = None) -> dict[str, Any]:
     """All of an experiment's scores. With `tta`, the test-time-augmented scores under the plain metric names and
     the plain predictions under `_no_tta` names (each with its own cut); without, the plain predictions only.
-    With `fast`, the test-time augmentation is `modules.tta`'s rather than LUMIN's."""
+    With `fast`, the test-time augmentation is `modules.tta`'s rather than LUMIN's, on `device`."""
     variants = [(True, ""), (False, "_no_tta")] if tta else [(False, "")]
     metrics: dict[str, Any] = {}
     for augment, suffix in variants:
