@@ -184,7 +184,7 @@ def run(scratch: Path) -> int:
     record.save()
     print(json.dumps(record.data["versions"], indent=1), flush=True)
 
-    from modules.batched.device import DEVICE_ENV, chosen_device, describe, synchronize
+    from modules.batched.device import chosen_device, describe, synchronize
 
     seed = lookup_machine(MACHINE).seed
     device = chosen_device(args.device)  # before any work: CUDA asked for where there is none fails here
@@ -241,13 +241,13 @@ def run(scratch: Path) -> int:
     record.stage("warmup", warmup)
 
     def train_on(where: Any, epochs: int, name: str, models: int = n_models, engine: str = "batched") -> Any:
-        os.environ[DEVICE_ENV] = str(where)  # as `higgsml run --device` passes it to a notebook's session
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         synchronize(device)
         started = time.perf_counter()
         trained = training.train_ensemble(train_fy, builder, models, epochs, work / name, patience=patience,
-                                          cb_partials=[onecycle(n_epochs)], seed=seed, resume=False, engine=engine)
+                                          cb_partials=[onecycle(n_epochs)], seed=seed, resume=False, engine=engine,
+                                          device=where)
         synchronize(device)
         return trained, time.perf_counter() - started
 

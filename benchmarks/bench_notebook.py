@@ -41,7 +41,6 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_notebook_"))
     os.environ["HIGGSML_RESULTS_DIR"] = str(out)  # read when modules.paths is first imported, just below
     os.environ["HIGGSML_WEIGHTS_DIR"] = str(out / "weights")  # so a real run's trained members are never touched
-    os.environ["HIGGSML_ENGINE"] = args.engine
 
     from modules import paths
     from modules.runner import run_in_process
@@ -64,7 +63,8 @@ def main() -> None:
         print(f"[{now - start:7.1f} s] done: {first_line[:70]}", flush=True)
         last = time.perf_counter()
 
-    parameters = {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True}
+    parameters = {"MACHINE": args.machine, "DATASET": args.dataset, "QUICK": args.quick, "FRESH": True,
+                  "ENGINE": args.engine}
     namespace = run_in_process(notebook, parameters, after_cell)
     experiment = namespace["run"].experiment
     print("\nstage timings (s):")

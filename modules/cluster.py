@@ -12,9 +12,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-ENV = "HIGGSML_SCHEDULER"
-"""`local` for a local cluster, or a scheduler's address (tcp://host:8786); `higgsml run --scheduler` sets it."""
-
 
 def _worker_setup() -> None:
     import torch
@@ -24,9 +21,10 @@ def _worker_setup() -> None:
     torch.set_num_threads(1)
 
 
-def connect(scheduler: str | None = None, workers: int | None = None) -> Any:
-    """A Dask client: on `scheduler` ('local', or an address), else on HIGGSML_SCHEDULER; 'local' starts a local
-    cluster with `workers` processes (default: one per core) of one thread each."""
+def connect(scheduler: str = "local", workers: int | None = None) -> Any:
+    """A Dask client on `scheduler`: 'local' starts a local cluster with `workers` processes (default: one per core)
+    of one thread each; anything else is a scheduler's address (tcp://host:8786). Whoever connects closes it
+    (`close`)."""
     from dask.distributed import Client, LocalCluster
     from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -36,19 +34,21 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Any:
         def setup(self, worker: Any) -> None:
             _worker_setup()
 
-    address = scheduler or os.environ.get(ENV) or "local"
-    if address == "local":
+    if scheduler == "local":
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
                                dashboard_address=":0")
         client = Client(cluster)
     else:
-        client = Client(address, timeout=30)
+        client = Client(scheduler, timeout=30)
     client.register_plugin(Setup())
     print(f"Dask: {len(client.scheduler_info()['workers'])} workers on {client.scheduler.address}; dashboard "
           f"{client.dashboard_link}", flush=True)
     return client
 
 
-def wanted() -> bool:
-    """Whether this process should train on a cluster (HIGGSML_SCHEDULER is set)."""
-    return bool(os.environ.get(ENV))
+def close(client: Any) -> None:
+    """Close a client and, where `connect` started it, its local cluster (its scheduler and worker processes)."""
+    started = getattr(client, "cluster", None)
+    client.close()
+    if started is not None:
+        started.close()

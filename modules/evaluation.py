@@ -16,7 +16,8 @@ from modules.progress import Progress
 from modules.timing import timer
 
 
-def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path, fast: bool = False) -> tuple[pd.DataFrame, float]:
+def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path, fast: bool = False,
+            device: Any = None) -> tuple[pd.DataFrame, float]:
     """Predict every fold of `foldfile` (a private copy under `workdir`, so cached folds stay untouched).
 
     Returns one row per event (pred, fold and the file's targets, weights and extra columns) and the seconds the
@@ -26,7 +27,7 @@ def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path, fast: bool 
     if tta and fast:
         from modules import tta as fast_tta
 
-        return fast_tta.predict(ensemble, foldfile)
+        return fast_tta.predict(ensemble, foldfile, device)
     workdir.mkdir(parents=True, exist_ok=True)
     copy = workdir / f"{Path(foldfile).stem}_{'tta' if tta else 'plain'}.hdf5"
     shutil.copyfile(foldfile, copy)
@@ -40,9 +41,10 @@ def predict(ensemble: Any, foldfile: Path, tta: bool, workdir: Path, fast: bool 
 
 
 def evaluate_validation(ensemble: Any, prepared: PreparedData, tta: bool, workdir: Path,
-                        suffix: str = "", fast: bool = False) -> tuple[scoring.Cut, dict[str, float]]:
+                        suffix: str = "", fast: bool = False, device: Any = None
+                        ) -> tuple[scoring.Cut, dict[str, float]]:
     """Predict the validation split, choose the study's cut on it, and return the cut with its metrics."""
-    data, seconds = predict(ensemble, prepared.val, tta, workdir, fast)
+    data, seconds = predict(ensemble, prepared.val, tta, workdir, fast, device)
     # the study's wgt_factor=250000/50000: event counts, not weight sums (see modules.scoring)
     factor = scoring.count_scales(prepared.rows).get("val", prepared.weight_scale["val"])
     cut = scoring.choose_cut(data.pred.to_numpy(), data.gen_target.to_numpy(),
@@ -52,11 +54,11 @@ def evaluate_validation(ensemble: Any, prepared: PreparedData, tta: bool, workdi
 
 
 def evaluate_test(ensemble: Any, prepared: PreparedData, cut: scoring.Cut, tta: bool, workdir: Path,
-                  suffix: str = "", fast: bool = False) -> dict[str, Any]:
+                  suffix: str = "", fast: bool = False, device: Any = None) -> dict[str, Any]:
     """Predict the test set and score it at `cut`: public and private AMS overall and mean over the folds."""
     if not prepared.test.exists():
         return {}
-    data, seconds = predict(ensemble, prepared.test, tta, workdir, fast)
+    data, seconds = predict(ensemble, prepared.test, tta, workdir, fast, device)
     metrics: dict[str, Any] = {f"test_time{suffix}": seconds}
     if prepared.has_test_labels:
         # the study's rule: full-set factors from event counts (1 for a complete set), falling back to weight sums
@@ -70,19 +72,19 @@ def evaluate_test(ensemble: Any, prepared: PreparedData, cut: scoring.Cut, tta: 
 
 
 def evaluate(ensemble: Any, prepared: PreparedData, workdir: Path, tta: bool,
-             progress: Progress | None = None, fast: bool = False) -> dict[str, Any]:
+             progress: Progress | None = None, fast: bool = False, device: Any = None) -> dict[str, Any]:
     """All of an experiment's scores. With `tta`, the test-time-augmented scores under the plain metric names and
     the plain predictions under `_no_tta` names (each with its own cut); without, the plain predictions only.
-    With `fast`, the test-time augmentation is `modules.tta`'s rather than LUMIN's."""
+    With `fast`, the test-time augmentation is `modules.tta`'s rather than LUMIN's, on `device`."""
     variants = [(True, ""), (False, "_no_tta")] if tta else [(False, "")]
     metrics: dict[str, Any] = {}
     for augment, suffix in variants:
         how = "with test-time augmentation" if augment else "without test-time augmentation"
         if progress is not None:
             progress.stage(f"validation {how}")
-        cut, validation = evaluate_validation(ensemble, prepared, augment, workdir, suffix, fast)
+        cut, validation = evaluate_validation(ensemble, prepared, augment, workdir, suffix, fast, device)
         metrics.update(validation)
         if progress is not None:
             progress.stage(f"test {how}")
-        metrics.update(evaluate_test(ensemble, prepared, cut, augment, workdir, suffix, fast))
+        metrics.update(evaluate_test(ensemble, prepared, cut, augment, workdir, suffix, fast, device))
     return metrics

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from modules import paths
-from modules.runner import experiment_info, experiments
+from modules.catalogue import experiment_info, experiments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,9 +1,11 @@
 """Run experiment notebooks headless for a machine: `higgsml run 13 --machine mbp [--dataset ...] [--quick]`, or
 `higgsml run all [--from N]` for every experiment in order.
 
-Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET and QUICK;
-the executed copy `<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and
-the metrics the run saved are printed as a table. A failing cell stops that notebook with a non-zero exit showing the
+Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET, QUICK,
+FRESH and how to train: ENGINE, SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and
+HIGGSML_DEVICE where a user has set them by hand, else lumin, none, cpu). The executed copy
+`<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run
+saved are printed as a table. A failing cell stops that notebook with a non-zero exit showing the
 cell and its error; with `all`, the other notebooks still run and the failures are listed at the end.
 """
 
@@ -19,46 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from modules import paths
-from modules.batched import ENGINE_ENV, ENGINES
-from modules.batched.device import DEVICE_ENV, DEVICES
+from modules.batched.device import DEVICES
+from modules.catalogue import experiments, find_experiment, number
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
-
-
-def number(name: str) -> int:
-    """An experiment's number: the digits its folder name starts with."""
-    return int(name.split("_")[0])
-
-
-def experiments(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> dict[str, Path]:
-    """Experiment name -> its notebook, for every numbered folder holding a notebook of the same name, in number
-    order."""
-    found = {}
-    for folder in notebooks_dir.iterdir():
-        notebook = folder / f"{folder.name}.ipynb"
-        if folder.is_dir() and folder.name.split("_")[0].isdigit() and notebook.exists():
-            found[folder.name] = notebook
-    return dict(sorted(found.items(), key=lambda item: (number(item[0]), item[0])))
-
-
-def experiment_info(notebook: Path) -> dict[str, Any]:
-    """What a notebook's metadata says of its experiment: the paper's ID and name, what it adds and to which
-    experiment it is compared (`metadata.higgsml`)."""
-    try:
-        return json.loads(notebook.read_text()).get("metadata", {}).get("higgsml", {})
-    except (OSError, json.JSONDecodeError) as err:
-        raise UserError(f"{notebook}: not a readable notebook: {err}") from None
-
-
-def find_experiment(spec: str, notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> tuple[str, Path]:
-    """Accept the experiment's number ('13') or its full name; an unknown one lists what exists."""
-    known = experiments(notebooks_dir)
-    matches = [name for name in known if name == spec or name.split("_")[0] == spec]
-    if len(matches) != 1:
-        listing = ", ".join(known) or "none"
-        raise UserError(f"no experiment {spec!r} in {notebooks_dir}; available: {listing}")
-    return matches[0], known[matches[0]]
-
+from modules.training.engines import ENGINES
 
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 """The kernel's own warnings (such as ipykernel's note that a local kernel talks over unencrypted TCP) are nothing a
@@ -127,6 +94,35 @@ def run_in_process(notebook: Path, parameters: dict[str, object],
     return namespace
 
 
+HAND_SET = {"ENGINE": "HIGGSML_ENGINE", "SCHEDULER": "HIGGSML_SCHEDULER", "DEVICE": "HIGGSML_DEVICE"}
+"""Environment variables a user may set by hand instead of `--engine`, `--scheduler` and `--device` (an option wins).
+Only this command layer reads them, and passes the values on as notebook parameters."""
+NOTEBOOK_DEFAULTS = {"ENGINE": "lumin", "SCHEDULER": None, "DEVICE": "cpu"}
+"""What every experiment notebook's parameters cell says when nothing is asked for."""
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--scheduler`, `--engine` and `--device`, which `higgsml run` and `higgsml search` share."""
+    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                        help="train the ensemble members as tasks on Dask: 'local' for a cluster on this machine, or "
+                             "a scheduler's address such as tcp://host:8786 (default: HIGGSML_SCHEDULER, else none)")
+    parser.add_argument("--engine", choices=ENGINES, default=None,
+                        help="how to train the members: 'lumin' (the study's way, one member after another; the "
+                             "default) or 'batched' (all members at once, same batches and schedules; experiments it "
+                             "cannot train fall back to LUMIN with a note) (default: HIGGSML_ENGINE, else lumin)")
+    parser.add_argument("--device", choices=DEVICES, default=None,
+                        help="where the batched engine trains and the vectorised test-time augmentation predicts: "
+                             "'cpu' (the default), 'cuda', or 'auto' (CUDA where torch sees a GPU); LUMIN's own "
+                             "training uses any GPU torch sees, whatever this says (default: HIGGSML_DEVICE, else cpu)")
+
+
+def training_parameters(args: argparse.Namespace) -> dict[str, object]:
+    """ENGINE, SCHEDULER and DEVICE for a notebook's parameters cell: the options given, else the environment
+    variables of `HAND_SET`, else the notebooks' defaults."""
+    return {name: getattr(args, name.lower(), None) or os.environ.get(HAND_SET[name]) or default
+            for name, default in NOTEBOOK_DEFAULTS.items()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", help="experiment number (e.g. 13), full name, or 'all' for every experiment")
     parser.add_argument("--machine", default="local", help="machine name from machines.toml (default: %(default)s)")
@@ -136,17 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="start again from scratch: discard an interrupted run's members and replace an existing "
                              "record (kept in results/history/)")
-    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
-                        help="train the ensemble members as tasks on Dask: 'local' for a cluster on this machine, or "
-                             "a scheduler's address such as tcp://host:8786")
-    parser.add_argument("--engine", choices=ENGINES, default=None,
-                        help="how to train the members: 'lumin' (the study's way, one member after another; the "
-                             "default) or 'batched' (all members at once, same batches and schedules; experiments it "
-                             "cannot train fall back to LUMIN with a note)")
-    parser.add_argument("--device", choices=DEVICES, default=None,
-                        help="where the batched engine trains and the vectorised test-time augmentation predicts: "
-                             "'cpu' (the default), 'cuda', or 'auto' (CUDA where torch sees a GPU); LUMIN's own "
-                             "training uses any GPU torch sees, whatever this says")
+    add_training_arguments(parser)
     parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
                         help="with 'all': start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
@@ -154,7 +140,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
-    from modules import cluster, progress
+    from modules import progress
     from modules.experiment import Experiment, run_label
     from modules.session import metrics_table, results_dir, workdir_for
 
@@ -163,15 +149,9 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
           f"dataset {args.dataset}; executed copy: {output}", flush=True)
     start = time.perf_counter()
     parameters = {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick,
-                  "FRESH": getattr(args, "fresh", False)}
+                  "FRESH": getattr(args, "fresh", False), **training_parameters(args)}
     status = workdir_for(name, args.machine, args.quick) / progress.FILE
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
-    if getattr(args, "scheduler", None):
-        os.environ[cluster.ENV] = args.scheduler  # the kernel's session trains members on this cluster
-    if getattr(args, "engine", None):
-        os.environ[ENGINE_ENV] = args.engine
-    if getattr(args, "device", None):
-        os.environ[DEVICE_ENV] = args.device  # the kernel's session reads it (modules.batched.device)
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
     path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"

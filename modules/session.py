@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from modules import cluster, evaluation, locks, paths, training
+from modules import evaluation, locks, paths, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
@@ -82,6 +82,14 @@ class Session:
     lock: Any = None
     """The handle that keeps this run's lock for as long as the session (the notebook's kernel) lives."""
     progress: Progress | None = None
+    engine: str = "lumin"
+    """How members train: 'lumin' (the study's way) or 'batched' (the notebook's ENGINE)."""
+    scheduler: str | None = None
+    """Dask scheduler for LUMIN's members ('local' or an address; the notebook's SCHEDULER), or None."""
+    device: str = "cpu"
+    """Where the batched engine trains and the vectorised TTA predicts (the notebook's DEVICE)."""
+    vectorised_tta: bool = False
+    """Whether `evaluate` uses the vectorised TTA: set by `train` (an ensemble the batched engine trained)."""
 
     @property
     def quick(self) -> bool:
@@ -108,16 +116,15 @@ class Session:
     def train(self, train_fy: Any, model_builder: Any, n_epochs: int,
               cb_partials: list[Callable[[], Any]] | None = None, patience: int | None = None,
               n_models: int | None = None) -> training.Training:
-        """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration;
-        on a Dask cluster when HIGGSML_SCHEDULER is set (`higgsml run --scheduler`), or all members at once when
-        HIGGSML_ENGINE is `batched` (`higgsml run --engine batched`) and the batched engine supports the experiment
-        (otherwise it says why and trains with LUMIN)."""
+        """Train the ensemble member by member (seeded from the machine's seed) and record time and configuration,
+        with the session's engine, scheduler and device (the notebook's ENGINE, SCHEDULER and DEVICE; see
+        `training.train_ensemble`)."""
         n_models = self.scale.n_models if n_models is None else self.scale.models(n_models)
-        engine = training.pick_engine(model_builder, cb_partials, self.experiment.name)
-        client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
         trained = training.train_ensemble(train_fy, model_builder, n_models, n_epochs, self.weights_dir,
                                           cb_partials=cb_partials, patience=patience, seed=self.experiment.seed,
-                                          progress=self.progress, client=client, engine=engine)
+                                          progress=self.progress, engine=self.engine, scheduler=self.scheduler,
+                                          device=self.device, what=self.experiment.name)
+        self.vectorised_tta = trained.vectorised_tta
         self.experiment["train_time"] = trained.seconds
         self.config["training"] = trained.config
         self.config["model"] = describe_model(model_builder)
@@ -127,9 +134,9 @@ class Session:
         """Score the ensemble (with test-time augmentation as the main result when `tta`), record the metrics and
         the ensemble's kind, and return the metrics as a table. An ensemble the batched engine trained is scored
         with the vectorised test-time augmentation (`modules.tta`), one LUMIN trained with LUMIN's."""
-        fast = self.config.get("training", {}).get("engine") == "batched"
+        fast = self.vectorised_tta
         self.experiment.results.update(evaluation.evaluate(ensemble, self.prepared, self.workdir, tta,
-                                                           self.progress, fast))
+                                                           self.progress, fast, self.device))
         self.config["ensemble"] = describe_ensemble(ensemble)
         self.config["test_time_augmentation"] = ("vectorised" if fast else "lumin") if tta else False
         return metrics_table(self.experiment.results)
@@ -199,13 +206,15 @@ def guard_record(experiment: Experiment) -> None:
 
 
 def start(machine: str, dataset: str = "auto", quick: bool = False, options: PrepareOptions | None = None,
-          name: str | None = None, fresh: bool = False, guard: bool = True, split_seed: int | None = None) -> Session:
+          name: str | None = None, fresh: bool = False, guard: bool = True, split_seed: int | None = None,
+          engine: str = "lumin", scheduler: str | None = None, device: str = "cpu") -> Session:
     """Resolve and prepare the data with the machine's seed (or `split_seed`), and open the experiment record.
 
     The experiment's name is its notebook's folder unless `name` is given. Only one run of an experiment on a
     machine at a time (a lock). A full run refuses to start where its record exists unless `fresh` (or `guard` is
     off, for records that are meant to be updated, like the search's summary); `fresh` also discards members an
-    interrupted run left, which are otherwise reused.
+    interrupted run left, which are otherwise reused. `engine`, `scheduler` and `device` say how `train` trains
+    (the notebook's ENGINE, SCHEDULER and DEVICE).
     """
     name = name or experiment_name()
     scale = QUICK if quick else FULL
@@ -230,4 +239,5 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     print(f"prepared {rows['train']} training, {rows['val']} validation and {rows['test']} test events "
           f"({origin}) in {prepared.folder}")
     progress.stage(f"prepared {rows['train']:,} training events")
-    return Session(experiment, prepared, scale, source, workdir, lock=lock, progress=progress)
+    return Session(experiment, prepared, scale, source, workdir, lock=lock, progress=progress, engine=engine,
+                   scheduler=scheduler, device=device)

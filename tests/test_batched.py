@@ -11,6 +11,7 @@ about 1% away (measured while building the engine), and one that saturated outpu
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,14 @@ from lumin.nn.models.model_builder import ModelBuilder
 from quick_models import final_model, quick_train_folds
 
 from modules import training
-from modules.batched import ENGINE_ENV
+from modules.batched.engine import train as batched_train
 from modules.batched.engine import unsupported
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import fold_yielder
 from modules.models.original import SWA, OneCycle
-from modules.training import max_ams
+from modules.training.engines import choose
+from modules.training.job import Job
+from modules.training.loop import max_ams
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:According to arXiv")]
 
@@ -138,20 +141,22 @@ def test_batched_early_stopping_stops_where_lumin_does(train_fy: Any, tmp_path: 
 
 
 def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
-        train_fy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        train_fy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     builder = final_model(train_fy)
     swa = partial(SWA, start_epoch=1, renewal_period=1)
     assert "SWA" in unsupported(builder, [swa])
     assert unsupported(builder, []) is None
     with pytest.raises(Unsupported, match="SWA"):
-        training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "x", cb_partials=[swa], seed=1, engine="batched")
-    monkeypatch.setenv(ENGINE_ENV, "batched")
-    assert training.pick_engine(builder, [swa], "experiment 9") == "lumin"
+        batched_train(train_fy, builder, [0], 1, tmp_path / "x", [swa], None, 256, [1])
+    job = Job(train_fy, builder, 1, 1, tmp_path / "x", [swa], None, 256, 1)
+    assert choose("batched", job, what="experiment 9").name == "lumin"
     assert "cannot train experiment 9" in capsys.readouterr().out
-    assert training.pick_engine(builder, [], "experiment 13") == "batched"
-    monkeypatch.setenv(ENGINE_ENV, "fastest")
+    assert choose("batched", replace(job, cb_partials=[]), what="experiment 13").name == "batched"
     with pytest.raises(ValueError, match="fastest"):
-        training.pick_engine(builder, [], "experiment 13")
+        choose("fastest", job)
+    fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", cb_partials=[swa], seed=1,
+                                        engine="batched", what="experiment 9")
+    assert fell_back.config["engine"] == "lumin" and "cannot train experiment 9" in capsys.readouterr().out
 
 
 def test_members_of_one_engine_are_not_reused_by_the_other(train_fy: Any, tmp_path: Path) -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from modules import paths
+from modules.catalogue import experiment_info, experiments
 from modules.results import paper_build
 from modules.results.paper import KAGGLE_TOP3, REFERENCE, paper_result, reference_table
-from modules.runner import experiment_info, experiments
 
 PUBLISHED = paths.PROJECT_ROOT.parent / "shared" / "reference" / "paper_results"
 """The paper's 168 per-machine result files, kept beside the checkout as the real excerpt is (absent elsewhere)."""

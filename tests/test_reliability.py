@@ -102,15 +102,15 @@ def test_a_run_killed_while_training_resumes_from_the_unfinished_member_with_the
 
 
 def test_members_trained_under_another_configuration_are_never_reused(tmp_path: Path) -> None:
-    from modules.training import _start
+    from modules.training.resume import prepare_folder
 
     (tmp_path / "member_0.json").write_text("{}")
-    _start(tmp_path, "aaaa", resume=True)
+    prepare_folder(tmp_path, "aaaa", resume=True)
     assert not (tmp_path / "member_0.json").exists()  # no fingerprint: an unknown folder starts afresh
     (tmp_path / "member_0.json").write_text("{}")
-    _start(tmp_path, "aaaa", resume=True)
+    prepare_folder(tmp_path, "aaaa", resume=True)
     assert (tmp_path / "member_0.json").exists()  # same fingerprint: kept
-    _start(tmp_path, "bbbb", resume=True)
+    prepare_folder(tmp_path, "bbbb", resume=True)
     assert not (tmp_path / "member_0.json").exists()  # another configuration: discarded
     assert json.loads((tmp_path / "ensemble.json").read_text()) == {"fingerprint": "bbbb"}
 

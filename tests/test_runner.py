@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from modules import paths, runner
+from modules import catalogue, paths, runner
 from modules.cli import main
 from modules.errors import UserError
 
@@ -51,7 +51,7 @@ def test_only_numbered_folders_with_their_own_notebook_count_in_number_order(tmp
 
 
 def test_metadata_gives_the_paper_id_and_the_comparison() -> None:
-    info = runner.experiment_info(runner.find_experiment("13")[1])
+    info = catalogue.experiment_info(catalogue.find_experiment("13")[1])
     assert info["paper_id"] == "28" and info["compare_to"] == "12_swish_ensemble_embed_aug_onecycle"
 
 

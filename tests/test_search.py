@@ -106,6 +106,36 @@ def test_two_machines_search_into_one_folder_at_once_and_keep_every_trial(dirs: 
         assert sorted(t["index"] for t in trials if t["machine"] == machine) == [0, 1]
 
 
+def processes_with(variable: str, value: str) -> list[int]:
+    """Processes (other than this one) whose environment has `variable` = `value`: what a run started and left."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(variable) == value:
+                found.append(process.pid)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_a_search_on_a_local_cluster_connects_once_and_leaves_no_worker_behind(tmp_path: Path) -> None:
+    mark = str(tmp_path / "results")
+    dirs = {"HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_RESULTS_DIR": mark,
+            "HIGGSML_WEIGHTS_DIR": str(tmp_path / "weights")}
+    done = subprocess.run(search_command("local", "--trials", "3", "--scheduler", "local"), capture_output=True,
+                          text=True, env=environment(dirs), timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.stdout.count("Dask: ") == 1, "one cluster for the whole search, not one per trial"
+    assert "(on a worker)" in done.stdout
+    assert len(TrialStore(Path(mark) / "quick" / "search" / NAME).load()[0]) == 3
+    deadline = time.time() + 30
+    while processes_with("HIGGSML_RESULTS_DIR", mark) and time.time() < deadline:
+        time.sleep(0.5)
+    assert processes_with("HIGGSML_RESULTS_DIR", mark) == [], "the search closed its cluster's workers"
+
+
 def test_a_second_search_for_the_same_machine_is_refused(tmp_path: Path) -> None:
     store = TrialStore(tmp_path)
     with store.lock("mbp"):

@@ -26,7 +26,8 @@ from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
 from modules.models.original import SUB_EPOCHS_PER_EPOCH
 from modules.progress import Progress
-from modules.training import Member, Schedule, max_ams, seed_everything
+from modules.training.loop import max_ams
+from modules.training.member import Member, Schedule, seed_everything
 
 
 class Adam:

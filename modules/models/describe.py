@@ -58,3 +58,11 @@ def describe_model(model_builder: Any) -> dict[str, Any]:
         "loss": as_data(mb.loss),
         "n_parameters": parameter_count(mb),
     }
+
+
+def describe_partial(p: Any) -> str:
+    """A readable one-liner for a functools.partial of a callback, for the results JSON."""
+    if not isinstance(p, partial):
+        return getattr(p, "__name__", repr(p))
+    args = [repr(a) for a in p.args] + [f"{k}={v!r}" for k, v in p.keywords.items()]
+    return f"{p.func.__name__}({', '.join(args)})"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modules import paths
-from modules.runner import experiment_info, experiments, number
+from modules.catalogue import experiment_info, experiments, number
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from functools import partial
 from typing import Any
@@ -21,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from modules import cluster, evaluation, session, training
-from modules.batched import ENGINE_ENV, ENGINES
 from modules.data.identity import is_simulated
 from modules.data.prepare import PrepareOptions
 from modules.data.sources import add_dataset_argument
+from modules.errors import UserError
 from modules.folds import fold_yielder
 from modules.models.describe import describe_model
 from modules.models.ensembles import load_ensemble
+from modules.runner import add_training_arguments, training_parameters
 from modules.search import propose
 from modules.search.space import Params, acceptable, model_builder, size
 from modules.search.trials import TrialStore
@@ -61,20 +61,23 @@ def trial_training(scale: session.Scale) -> dict[str, Any]:
             "patience": scale.patience(50)}
 
 
-def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str) -> dict[str, Any]:
-    """Train and score one architecture; return the trial record (without private scores)."""
+def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, proposer: str,
+              client: Any = None) -> dict[str, Any]:
+    """Train and score one architecture with the session's engine and device (LUMIN's members on the search's Dask
+    `client` if it has one); return the trial record (without private scores)."""
     builder = model_builder(params, train_fy)
     n_parameters, body_width = size(params, train_fy)
     how = trial_training(run.scale)
-    engine = training.pick_engine(builder, how["cb_partials"], f"trial {index}")
-    client = cluster.connect() if cluster.wanted() and engine == "lumin" else None
     trained = training.train_ensemble(train_fy, builder, how["n_models"], how["n_epochs"], run.workdir / "trial",
                                       cb_partials=how["cb_partials"], patience=how["patience"],
-                                      seed=_seed(run.experiment.seed, index), client=client, engine=engine)
+                                      seed=_seed(run.experiment.seed, index), client=client, engine=run.engine,
+                                      device=run.device, what=f"trial {index}")
     ensemble = load_ensemble(trained, builder)
-    fast = engine == "batched"  # as a notebook's session does: a batched ensemble gets the vectorised TTA
-    cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast)
-    test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir, fast=fast)
+    fast, device = trained.vectorised_tta, run.device
+    cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast,
+                                              device=device)
+    test = evaluation.evaluate_test(ensemble, run.prepared, cut, tta=True, workdir=run.workdir, fast=fast,
+                                    device=device)
     scores = {**{k: v for k, v in val.items() if not k.endswith("_time")},
               **{k: v for k, v in test.items() if "private" not in k and not k.endswith("_time")}}
     identity = run.prepared.dataset["files"]
@@ -82,7 +85,8 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
             "params": params.as_dict(), "label": params.label, "n_parameters": n_parameters,
             "body_width": body_width, "scores": scores,
             "times": {"train": trained.seconds, "val": val["val_time"], "test": test.get("test_time")},
-            "n_models": len(trained.members), "n_epochs": trained.config["n_epochs"], "engine": engine,
+            "n_models": len(trained.members), "n_epochs": trained.config["n_epochs"],
+            "engine": trained.config["engine"],
             "quick": run.quick,
             "dataset": {"sha1": [f.get("sha1") for f in identity], "simulated": any(is_simulated(f) for f in identity),
                         "description": run.source.description},
@@ -90,16 +94,21 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
 
 
 def search(machine: str, dataset: str = "auto", quick: bool = False, trials: int | None = None,
-           gp_after: int | None = None) -> list[dict[str, Any]]:
-    """Run (or resume) this machine's trials up to `trials`; return all of its trials, then write the summary."""
+           gp_after: int | None = None, engine: str = "lumin", scheduler: str | None = None,
+           device: str = "cpu") -> list[dict[str, Any]]:
+    """Run (or resume) this machine's trials up to `trials`; return all of its trials, then write the summary.
+    With `scheduler`, every trial's members train on one Dask connection, opened once and closed at the end."""
     trials = trials if trials is not None else (QUICK_TRIALS if quick else TRIALS)
+    if scheduler is not None and engine == "batched":
+        raise UserError("the batched engine trains in this process: give it no scheduler")
     store = store_for(quick)
     with store.lock(machine):
         run = session.start(machine, dataset, quick, PrepareOptions(cat_feats=("PRI_jet_num",)), name=NAME,
-                            guard=False, split_seed=SPLIT_SEED)
+                            guard=False, split_seed=SPLIT_SEED, engine=engine, scheduler=scheduler, device=device)
         train_fy = fold_yielder(run.prepared.train, augment=True)
         fits = partial(acceptable, train_fy=train_fy)
         started = time.perf_counter()
+        client = None
         try:
             done = store.done(machine)
             print(f"{len(done)} of {trials} trials of machine {machine} already done in {store.folder}", flush=True)
@@ -112,13 +121,17 @@ def search(machine: str, dataset: str = "auto", quick: bool = False, trials: int
                 else:
                     params, proposer = propose.random_proposal(run.experiment.seed, index, fits), "random"
                 print(f"trial {index + 1}/{trials} ({proposer}): {params.as_dict()}", flush=True)
-                trial = run_trial(run, train_fy, params, index, proposer)
+                if scheduler is not None and client is None:
+                    client = cluster.connect(scheduler)
+                trial = run_trial(run, train_fy, params, index, proposer, client)
                 store.save(trial)
                 print(f"trial {index + 1}/{trials}: val AMS at cut {trial['scores']['val_ams_smooth']:.3f}, "
                       f"{trial['n_parameters']} parameters, {trial['times']['train']:.0f} s training", flush=True)
             mine = sorted((t for t in store.load()[0] if t["machine"] == machine), key=lambda t: t["index"])
             summarise(run, mine, time.perf_counter() - started, trials, gp_after, train_fy)
         finally:
+            if client is not None:
+                cluster.close(client)
             train_fy.close()
     return mine
 
@@ -148,24 +161,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--machine", default="local", help="machine name from machines.toml (default: %(default)s)")
     add_dataset_argument(parser)
     parser.add_argument("--quick", action="store_true", help="a few thousand events, 2 models, 2 epochs a trial")
-    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
-                        help="train each trial's members as tasks on Dask ('local', or a scheduler's address)")
-    parser.add_argument("--engine", choices=ENGINES, default=None,
-                        help="train each trial's members with LUMIN one by one (default) or all at once ('batched')")
+    add_training_arguments(parser)
     parser.add_argument("--gp-after", type=int, default=None, metavar="N",
                         help="once N trials exist (all machines), propose with a Gaussian process (default: random)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from modules.errors import UserError
     from modules.experiment import lookup_machine
 
     lookup_machine(args.machine)
     if args.trials is not None and args.trials < 1:
         raise UserError(f"--trials must be at least 1, got {args.trials}")
-    if args.scheduler:
-        os.environ[cluster.ENV] = args.scheduler
-    if args.engine:
-        os.environ[ENGINE_ENV] = args.engine
-    search(args.machine, str(args.dataset), args.quick, args.trials, args.gp_after)
+    how = training_parameters(args)
+    search(args.machine, str(args.dataset), args.quick, args.trials, args.gp_after, how["ENGINE"], how["SCHEDULER"],
+           how["DEVICE"])
     return 0
