@@ -187,7 +187,9 @@ def header_quotes(name: str, notebook: Path) -> list[Quote]:
 
 
 def all_quotes() -> list[Quote]:
-    found = experiments(paths.NOTEBOOKS_DIR)
+    """The quotes of every experiment the paper ran (an experiment beyond the paper quotes nothing)."""
+    found = {name: notebook for name, notebook in experiments(paths.NOTEBOOKS_DIR).items()
+             if not experiment_info(notebook).get("beyond_paper")}
     assert len(found) == 23
     return [quote for name, notebook in found.items() for quote in header_quotes(name, notebook)]
 
