@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     rows, machines = [], machines_with_results(paths.RESULTS_DIR)
     for name, notebook in experiments().items():
         info = experiment_info(notebook)
-        paper = info.get("paper_name", "-")
+        paper = "not in the paper" if info.get("beyond_paper") else info.get("paper_name") or "-"
         if args.machine:
             label = run_label(name, args.machine)
             full = (paths.RESULTS_DIR / f"{label}.json").exists()

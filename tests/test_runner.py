@@ -123,6 +123,7 @@ def test_list_shows_paper_ids_and_which_results_exist(tmp_path: Path, monkeypatc
     assert len(lines) == len(runner.experiments())
     assert "28_swish_ensemble_embed_aug_onecycle_dense" in lines[FINAL] and lines[FINAL].endswith("helios_cuda")
     assert lines["0_relu_baseline"].split()[1] == "0_relu_baseline" and lines["0_relu_baseline"].endswith("-")
+    assert "not in the paper" in lines["23_swish_ensemble_embed_aug_onecycle_dense_cycled-beta1"]
     assert main(["list", "--machine", "mbp"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert lines[FINAL].split()[2:] == ["-", "quick"]
