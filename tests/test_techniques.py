@@ -170,7 +170,7 @@ def test_when_the_swa_average_validates_best_it_is_the_model_used(notebook_run: 
     history = member.history[0]
     assert min(history["SWA"]) < min(history["Validation"])
     used = ensembles.load_ensemble(trained, builder).models[0]
-    assert used.evaluate(member.callback(SWA).val_by) == pytest.approx(min(history["SWA"]), rel=1e-6)
+    assert used.evaluate(member.callback(SWA).by) == pytest.approx(min(history["SWA"]), rel=1e-6)
     assert _max_difference(used.get_weights(), member.recorder.last_weights) > 1e-4
 
 

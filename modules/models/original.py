@@ -118,19 +118,6 @@ class BestState(Callback):
         self.model.load(self.model.fit_params.cb_savepath / "best.h5")
 
 
-class ValidationData(Callback):
-    """Keeps the validation batches LUMIN built for this training (the fold augmented once), for scoring the best
-    state afterwards as 0.5.1 did."""
-
-    def on_train_begin(self) -> None:
-        super().on_train_begin()
-        self.by = None
-
-    def on_fold_begin(self) -> None:
-        if self.model.fit_params.state == "valid" and self.by is None:
-            self.by = self.model.fit_params.by
-
-
 class OneCycle(LuminOneCycle):
     """1cycle as the published runs had it, with two LUMIN 0.5.1 behaviours kept.
 
@@ -157,11 +144,25 @@ class OneCycle(LuminOneCycle):
             self.model.set_mom(kept)
 
 
-class SWA(Callback):
+class ValidationData(Callback):
+    """Keeps the validation batches LUMIN built for this training (the fold augmented once), for scoring the best
+    state afterwards as 0.5.1 did."""
+
+    def on_train_begin(self) -> None:
+        super().on_train_begin()
+        self.by = None
+
+    def on_fold_begin(self) -> None:
+        if self.model.fit_params.state == "valid" and self.by is None:
+            self.by = self.model.fit_params.by
+
+
+class SWA(ValidationData):
     """Stochastic weight averaging as LUMIN 0.5.1 ran it: from `start_epoch` on, an average of the states at the end of
     every sub-epoch (or, with a cyclic schedule, every cycle end); after `renewal_period` more, a second average is
     started, and every renewal the two are compared on the validation fold, the worse replaced by a new one. Its
-    validation loss is offered as an alternative to the live model's (`get_loss`, `test_model`)."""
+    validation loss is offered as an alternative to the live model's (`get_loss`, `test_model`). It compares on the
+    validation batches it keeps as `ValidationData` does."""
 
     def __init__(self, start_epoch: int, renewal_period: int = -1, update_on_cycle_end: bool | None = None) -> None:
         super().__init__()
@@ -182,15 +183,11 @@ class SWA(Callback):
             self.test_model = Model(self.model.model_builder)
         self.test_model.loss = copy.deepcopy(self.model.loss)
         self.epoch, self.swa_n, self.n_since_renewal, self.since_replacement = 0, 0, 0, 1
-        self.first_completed, self.loss, self.val_by = False, None, None
+        self.first_completed, self.loss = False, None
 
     def on_epoch_begin(self) -> None:
         if self.model.fit_params.state == "train":
             self.loss = None
-
-    def on_fold_begin(self) -> None:
-        if self.model.fit_params.state == "valid" and self.val_by is None:
-            self.val_by = self.model.fit_params.by
 
     def _counts(self) -> bool:
         return not self.on_cycles or self.cyclic.cycle_end
@@ -222,10 +219,10 @@ class SWA(Callback):
                 self.weights_new[name] /= self.n_since_renewal + 1
 
     def _evaluate(self, weights: dict[str, Any]) -> float:
-        if self.val_by is None:
+        if self.by is None:
             raise RuntimeError("SWA compared its averages before the first validation")
         self.test_model.set_weights(weights)
-        return float(self.test_model.evaluate(self.val_by))
+        return float(self.test_model.evaluate(self.by))
 
     def _compare(self) -> None:
         if self.loss is None:
