@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import tomllib
@@ -30,23 +31,48 @@ class Machine:
     """CPU threads for torch on this machine; None keeps torch's default (one per core)."""
 
 
+MACHINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+"""A machine's name becomes part of file names (records, weights, locks, executed notebooks): letters, digits, `_`,
+`.` and `-`, starting with a letter or digit, at most 64 characters; no `/`, no `..`, no spaces."""
+SEED_LIMIT = 2**32
+"""Seeds go to NumPy's and scikit-learn's generators, which take integers 0 <= seed < 2**32."""
+
+
+def _integer(value: Any) -> bool:
+    """Whether a TOML value is an integer (TOML's `true` reads as a Python bool, which is not one here)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_machine(path: Path, name: str, entry: Any) -> Machine:
+    """One table of the machines file as a Machine, or a one-line UserError naming the file and the machine."""
+    if not MACHINE_NAME.match(name):
+        raise UserError(f"{path}: machine [{name!r}]: a name must be letters, digits, '_', '.' or '-' (starting "
+                        f"with a letter or digit, at most 64 characters), as it becomes part of file names")
+    if not isinstance(entry, dict) or not _integer(entry.get("seed")):
+        raise UserError(f"{path}: machine [{name}] needs an integer `seed`")
+    if not 0 <= entry["seed"] < SEED_LIMIT:
+        raise UserError(f"{path}: machine [{name}] has `seed` {entry['seed']}; expected an integer from 0 to "
+                        f"{SEED_LIMIT - 1} (the range NumPy and scikit-learn accept)")
+    threads = entry.get("torch_threads")
+    if threads is not None and not (_integer(threads) and threads > 0):
+        raise UserError(f"{path}: machine [{name}] has `torch_threads` {threads!r}; expected a positive integer")
+    return Machine(name, entry["seed"], str(entry.get("description", "")), threads)
+
+
 def load_machines(path: Path = MACHINES_FILE) -> dict[str, Machine]:
-    """Read the machines file (TOML: one table per machine with `seed` and `description`)."""
+    """Read and check the machines file (TOML: one table per machine with `seed` and `description`); a bad entry
+    is one line naming the file and the machine."""
     try:
         table = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise UserError(f"{path}: machines file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a machines file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: cannot read the machines file ({getattr(err, 'strerror', None) or err})") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}") from None
-    machines = {}
-    for name, entry in table.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("seed"), int):
-            raise UserError(f"{path}: machine [{name}] needs an integer `seed`")
-        threads = entry.get("torch_threads")
-        if threads is not None and not (isinstance(threads, int) and threads > 0):
-            raise UserError(f"{path}: machine [{name}] has `torch_threads` {threads!r}; expected a positive integer")
-        machines[name] = Machine(name, entry["seed"], str(entry.get("description", "")), threads)
-    return machines
+    return {name: _check_machine(path, name, entry) for name, entry in table.items()}
 
 
 def lookup_machine(name: str, path: Path = MACHINES_FILE) -> Machine:

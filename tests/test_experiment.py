@@ -83,3 +83,41 @@ def test_machine_torch_threads_are_applied_and_recorded(tmp_path: Path) -> None:
     machines.write_text("[box]\nseed = 1\ntorch_threads = 0\n")
     with pytest.raises(UserError, match="torch_threads"):
         load_machines(machines)
+
+
+@pytest.mark.parametrize(("entry", "expected"), [
+    ('["/../../../escaped"]\nseed = 1\n', r"machine \['/\.\./\.\./\.\./escaped'\]: a name must be letters"),
+    ('["two words"]\nseed = 1\n', r"machine \['two words'\]: a name must be letters"),
+    ("[box]\nseed = -1\n", r"machine \[box\] has `seed` -1; expected an integer from 0 to 4294967295"),
+    ("[box]\nseed = 4294967296\n", r"machine \[box\] has `seed` 4294967296; expected an integer from 0"),
+    ("[box]\nseed = 18446744073709551616\n", r"machine \[box\] has `seed` 18446744073709551616"),
+    ("[box]\nseed = true\n", r"machine \[box\] needs an integer `seed`"),
+    ("[box]\nseed = 1\ntorch_threads = true\n", r"machine \[box\] has `torch_threads` True"),
+])
+def test_machines_file_entries_are_checked_on_load(tmp_path: Path, entry: str, expected: str) -> None:
+    """Names that could not be part of a file name and seeds NumPy or scikit-learn would reject (or a bool taken for
+    an integer) are refused when the file is read, naming the file and the machine."""
+    machines = tmp_path / "machines.toml"
+    machines.write_text("[fine]\nseed = 4294967295\n" + entry)
+    with pytest.raises(UserError, match=expected) as err:
+        load_machines(machines)
+    assert str(err.value).startswith(f"{machines}: ") and "\n" not in str(err.value)
+    machines.write_text("[fine]\nseed = 4294967295\n[zero]\nseed = 0\n")
+    assert {name: m.seed for name, m in load_machines(machines).items()} == {"fine": 4294967295, "zero": 0}
+
+
+def test_a_bad_machines_file_stops_higgsml_run_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    machines = tmp_path / "machines.toml"
+    machines.write_text('["/../../../escaped"]\nseed = 1\n')
+    env = {**os.environ, "HIGGSML_MACHINES": str(machines), "HIGGSML_RESULTS_DIR": str(tmp_path / "results"),
+           "HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_WEIGHTS_DIR": str(tmp_path / "weights")}
+    done = subprocess.run([sys.executable, "-m", "modules.cli", "run", "13", "--quick", "--machine",
+                           "/../../../escaped"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"higgsml: error: {machines}: machine ['/../../../escaped']: a name must be")
+    assert done.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["machines.toml"]
