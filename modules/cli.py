@@ -25,10 +25,15 @@ COMMANDS: Registry = {
 }
 
 
-def add_subcommands(parser: argparse.ArgumentParser, registry: Registry, dest: str) -> None:
-    """Add one subparser per registry entry (name -> (module, help)), letting each module declare its options."""
+def add_subcommands(parser: argparse.ArgumentParser, registry: Registry, dest: str, only: str | None = None) -> None:
+    """Add one subparser per registry entry (name -> (module, help)), letting each module declare its options. With
+    `only`, the one command given, only its module is imported (the others keep their help line), so a command
+    starts, or refuses, without first loading what the others need (torch, for the search)."""
     subparsers = parser.add_subparsers(dest=dest, metavar="COMMAND", required=True)
     for name, (module_name, help_text) in registry.items():
+        if only is not None and name != only:
+            subparsers.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip(),
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,18 +41,20 @@ def add_subcommands(parser: argparse.ArgumentParser, registry: Registry, dest: s
         sub.set_defaults(handler=module.main)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given the arguments, only the named command's module is loaded."""
     parser = argparse.ArgumentParser(
         prog="higgsml",
         description="Reproduce Strong (2020), arXiv:2002.01427, on the ATLAS Higgs ML Challenge 2014 data with LUMIN.",
         epilog="Run `higgsml COMMAND --help` for a command's options.",
     )
-    add_subcommands(parser, COMMANDS, "command")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    add_subcommands(parser, COMMANDS, "command", only=argv[0] if argv and argv[0] in COMMANDS else None)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except UserError as err:

@@ -10,7 +10,10 @@ other machines need the project installed and the data and weights folders at th
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
+
+from modules.errors import UserError
 
 
 def _worker_setup() -> None:
@@ -19,6 +22,31 @@ def _worker_setup() -> None:
     import modules  # noqa: F401  (the LUMIN mends, before any task unpickles a LUMIN object)
 
     torch.set_num_threads(1)
+
+
+REACH_TIMEOUT = 3.0
+"""Seconds to wait for a scheduler's port to answer before a run is refused (Dask's own wait is 30 s)."""
+
+
+def check_reachable(scheduler: str, timeout: float = REACH_TIMEOUT) -> None:
+    """Refuse, in one line and within `timeout` seconds, a scheduler address (tcp://host:port, tls://... or
+    host:port) whose port does not accept a connection, before any kernel starts or data is prepared. 'local' and
+    other protocols (inproc, ucx) are left to Dask."""
+    if scheduler == "local":
+        return
+    protocol, _, rest = scheduler.rpartition("://")
+    if protocol not in ("", "tcp", "tls"):
+        return
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--scheduler {scheduler!r}: expected 'local' or an address such as tcp://host:8786")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        reason = "no answer" if isinstance(err, TimeoutError) else (err.strerror or str(err))
+        raise UserError(f"the Dask scheduler {scheduler} cannot be reached ({reason}); start it, or check the "
+                        f"address given to --scheduler") from None
 
 
 def connect(scheduler: str = "local", workers: int | None = None) -> Any:

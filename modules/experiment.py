@@ -89,6 +89,17 @@ def run_label(name: str, machine: str) -> str:
     return f"{name}_{machine}"
 
 
+def workdir_for(name: str, machine: str, quick: bool) -> Path:
+    """Where a run keeps its trained members and scratch files (weights/<experiment>_<machine>[_quick]/)."""
+    return paths.WEIGHTS_DIR / (run_label(name, machine) + ("_quick" if quick else ""))
+
+
+def run_lock(workdir: Path) -> Path:
+    """The lock file that keeps a run (its working folder) to one process at a time: beside the folder, so that
+    `--fresh` can remove the folder while the lock is held."""
+    return workdir.with_name(f".{workdir.name}.lock")
+
+
 def keep_in_history(record: Path, history: Path) -> Path:
     """Copy a record into `history` under a name that adds when it finished (or, unreadable, when it was copied)."""
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -16,21 +17,40 @@ _HELD: dict[Path, IO[str]] = {}
 """Locks this process holds through `hold`, so that taking one again (a notebook cell run twice) is not refused."""
 
 
-def hold(path: Path, what: str) -> IO[str]:
+def _holder(handle: IO[str]) -> int | None:
+    """The process id the lock's holder wrote into the lock file, if any."""
+    handle.seek(0)
+    text = handle.read().strip()
+    return int(text) if text.isdigit() else None
+
+
+def hold(path: Path, what: str, parent_may_hold: bool = False) -> IO[str]:
     """Take the lock at `path` without waiting and return its handle, which keeps it until closed or the process
     ends; if another process holds it, a UserError saying `what` is already running. Taking a lock this process
-    already holds returns the same handle."""
+    already holds returns the same handle. With `parent_may_hold`, a lock this process's parent holds counts as this
+    process's own: `higgsml run` takes a run's lock before it starts the notebook's kernel, whose session then takes
+    it again. The holder writes its process id into the file (opened without truncating, so a refused process never
+    erases it)."""
     path = Path(path).resolve()
     held = _HELD.get(path)
     if held is not None and not held.closed:
         return held
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "w")
+    handle = open(path, "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        holder = _holder(handle)
+        if parent_may_hold and holder is not None and holder == os.getppid():
+            return handle
         handle.close()
-        raise UserError(f"{what} is already running in another process (lock {path}); wait for it to finish") from None
+        by = f"process {holder}, " if holder is not None else ""
+        raise UserError(f"{what} is already running in another process ({by}lock {path}); wait for it to "
+                        f"finish") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
     _HELD[path] = handle
     return handle
 

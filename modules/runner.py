@@ -25,7 +25,10 @@ from modules.batched.device import DEVICES
 from modules.catalogue import experiments, find_experiment, number
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
-from modules.training.engines import ENGINES
+
+ENGINES = ("lumin", "batched")
+"""The engines' names (`modules.training.engines.ENGINES`, which a test holds equal), spelled here so that the
+command line answers, and refuses, without loading torch first."""
 
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 """The kernel's own warnings (such as ipykernel's note that a local kernel talks over unencrypted TCP) are nothing a
@@ -41,14 +44,19 @@ def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, object], log_output: bool = False) -> None:
-    """Execute `notebook` into `output` with papermill; a failing cell becomes a UserError naming it."""
+    """Execute `notebook` into `output` with papermill; a failing cell becomes a UserError naming it. The kernel's
+    standard error reaches ours until Ctrl-C, after which only `higgsml: interrupted` is said."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from modules.kernel import StderrRelay, kernel_manager_class, quiet_on_interrupt
+
     try:
-        papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-                                   kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output,
-                                   extra_arguments=KERNEL_ARGUMENTS)
+        with StderrRelay() as relay, quiet_on_interrupt(relay):
+            papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
+                                       kernel_name="python3", progress_bar=sys.stderr.isatty(),
+                                       log_output=log_output, extra_arguments=KERNEL_ARGUMENTS,
+                                       kernel_manager_class=kernel_manager_class(relay))
     except PapermillExecutionError as err:
         if err.ename in EXPECTED_ERRORS:  # our own one-line errors say all there is to say
             raise UserError(f"{notebook.name}: {err.evalue}") from None
@@ -133,16 +141,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start again from scratch: discard an interrupted run's members and replace an existing "
                              "record (kept in results/history/)")
     add_training_arguments(parser)
-    parser.add_argument("--from", dest="start", type=int, default=0, metavar="N",
-                        help="with 'all': start at experiment N (default: the first)")
+    parser.add_argument("--from", dest="start", type=int, default=None, metavar="N",
+                        help="with 'all' only: start at experiment N (default: the first)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebook's own output while it runs")
 
 
 def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
+    from modules import locks, progress
+    from modules.experiment import run_lock, workdir_for
+
+    workdir = workdir_for(name, args.machine, args.quick)
+    with locks.exclusive(run_lock(workdir), f"{name} on machine {args.machine}"):
+        return _run_locked(name, notebook, args, workdir / progress.FILE)
+
+
+def _run_locked(name: str, notebook: Path, args: argparse.Namespace, status: Path) -> Path:
+    """`run_one` once the run's lock is held (the notebook's session finds it held by this process, its parent)."""
     from modules import progress
     from modules.experiment import Experiment, run_label
-    from modules.session import metrics_table, results_dir, workdir_for
+    from modules.session import metrics_table, results_dir
 
     output = executed_path(notebook, args.machine, args.quick)
     print(f"running {name} on machine {args.machine} ({'quick' if args.quick else 'full'} mode), "
@@ -150,7 +168,6 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     start = time.perf_counter()
     parameters = {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick,
                   "FRESH": getattr(args, "fresh", False), **training_parameters(args)}
-    status = workdir_for(name, args.machine, args.quick) / progress.FILE
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
@@ -165,9 +182,10 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
 def run_all(args: argparse.Namespace, notebooks_dir: Path | None = None) -> int:
     """Every experiment from `--from` on, in order; a failure is reported by name and the rest still run."""
     notebooks_dir = paths.NOTEBOOKS_DIR if notebooks_dir is None else notebooks_dir
-    chosen = {name: nb for name, nb in experiments(notebooks_dir).items() if number(name) >= args.start}
+    start = args.start or 0
+    chosen = {name: nb for name, nb in experiments(notebooks_dir).items() if number(name) >= start}
     if not chosen:
-        raise UserError(f"no experiment numbered {args.start} or above in {notebooks_dir}")
+        raise UserError(f"no experiment numbered {start} or above in {notebooks_dir}")
     failed = {}
     for i, (name, notebook) in enumerate(chosen.items(), 1):
         print(f"[{i}/{len(chosen)}] {name}", flush=True)
@@ -181,10 +199,27 @@ def run_all(args: argparse.Namespace, notebooks_dir: Path | None = None) -> int:
     return 1 if failed else 0
 
 
+def refuse_what_does_not_apply(args: argparse.Namespace) -> None:
+    """Options that would be ignored are refused in one line instead: `--from` without `all`, a Dask scheduler for
+    the batched engine (which trains in this process)."""
+    if args.start is not None and args.experiment != "all":
+        raise UserError(f"--from applies only to `higgsml run all`; to run experiment {args.experiment} alone, "
+                        f"leave it out")
+    chosen = training_parameters(args)
+    if chosen["ENGINE"] == "batched" and chosen["SCHEDULER"] is not None:
+        raise UserError("the batched engine trains every member in this process: give it no --scheduler "
+                        "(nor HIGGSML_SCHEDULER), or use --engine lumin to train on Dask")
+
+
 def main(args: argparse.Namespace) -> int:
+    from modules.cluster import check_reachable
     from modules.experiment import lookup_machine
 
+    refuse_what_does_not_apply(args)
     lookup_machine(args.machine)
+    scheduler = training_parameters(args)["SCHEDULER"]
+    if scheduler is not None:
+        check_reachable(scheduler)
     if args.experiment == "all":
         return run_all(args)
     run_one(*find_experiment(args.experiment), args)

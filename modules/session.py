@@ -20,7 +20,7 @@ from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.errors import UserError
-from modules.experiment import Experiment, run_label
+from modules.experiment import Experiment, run_label, run_lock, workdir_for
 from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
 from modules.models.original import SUB_EPOCHS_PER_EPOCH
@@ -182,11 +182,6 @@ def experiment_name(folder: Path | None = None) -> str:
     return folder.name
 
 
-def workdir_for(name: str, machine: str, quick: bool) -> Path:
-    """Where a run keeps its trained members and scratch files (weights/<experiment>_<machine>[_quick]/)."""
-    return paths.WEIGHTS_DIR / (run_label(name, machine) + ("_quick" if quick else ""))
-
-
 def check_writable(folder: Path) -> None:
     """Fail now, in one line, if results cannot be written to `folder` (rather than after hours of training)."""
     try:
@@ -220,7 +215,7 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     scale = QUICK if quick else FULL
     experiment = Experiment(name, machine, results_dir=results_dir(quick))
     workdir = workdir_for(name, machine, quick)
-    lock = locks.hold(workdir.with_name(f".{workdir.name}.lock"), f"{name} on machine {machine}")
+    lock = locks.hold(run_lock(workdir), f"{name} on machine {machine}", parent_may_hold=True)
     if guard and not quick and not fresh:
         guard_record(experiment)
     check_writable(experiment.results_dir)

@@ -1,0 +1,115 @@
+"""Nothing found on disk is trusted unchecked: a damaged data cache or trained member is named in one line, set aside
+and rebuilt; written files follow the user's umask; a run that cannot go ahead is refused before its kernel starts,
+and Ctrl-C ends with one line. docs/reliability.md lists every case with its test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modules import cluster, locks, runner
+from modules.errors import UserError
+from modules.experiment import run_lock, workdir_for
+
+FINAL = "13_swish_ensemble_embed_aug_onecycle_dense"
+
+
+def environment(root: Path) -> dict[str, str]:
+    """The project's folders under `root`, for a `higgsml` started by a test."""
+    return {**os.environ, "HIGGSML_DATA_DIR": str(root / "data"), "HIGGSML_RESULTS_DIR": str(root / "results"),
+            "HIGGSML_WEIGHTS_DIR": str(root / "weights"), "MPLBACKEND": "Agg"}
+
+
+def higgsml(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "modules.cli", *args], capture_output=True, text=True,
+                          env=environment(root), timeout=timeout)
+
+
+# --- refusals before the kernel starts ---------------------------------------------------------------------------
+
+def test_a_second_run_is_refused_before_its_kernel_starts_with_one_line_and_nothing_of_the_other_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock is taken by `higgsml run` itself: the refusal comes in seconds (it came after the kernel had started
+    and the data were prepared, about 50 s), and the other run's progress, which the refused run used to show, is
+    not printed."""
+    monkeypatch.setattr("modules.paths.WEIGHTS_DIR", tmp_path / "weights")
+    workdir = workdir_for(FINAL, "local", quick=True)
+    workdir.mkdir(parents=True)
+    (workdir / "progress.json").write_text(json.dumps({"stage": "the other run's stage", "time": time.time() + 3600}))
+    with locks.exclusive(run_lock(workdir), "a test standing for the other run"):
+        started = time.perf_counter()
+        done = higgsml(tmp_path, "run", "13", "--quick", timeout=300)
+        seconds = time.perf_counter() - started
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"higgsml: error: {FINAL} on machine local is already running in another process "
+                                  f"(process {os.getpid()}, lock ")
+    assert seconds < 10, f"refused after {seconds:.1f} s"
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unreachable_scheduler_is_refused_in_seconds_with_one_line(tmp_path: Path) -> None:
+    """A scheduler address nobody listens on is refused before the kernel starts (it took 65-75 s: kernel, data
+    preparation, then Dask's 30 s timeout); one that listens passes the check."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        started = time.perf_counter()
+        done = higgsml(tmp_path, "run", "13", "--quick", "--scheduler", f"tcp://127.0.0.1:{port}", timeout=300)
+        seconds = time.perf_counter() - started
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"higgsml: error: the Dask scheduler tcp://127.0.0.1:{port} cannot be reached "
+                                  f"(Connection refused)")
+    assert seconds < 10, f"refused after {seconds:.1f} s"
+    assert not (tmp_path / "data").exists()
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        cluster.check_reachable(f"tcp://127.0.0.1:{listening.getsockname()[1]}")
+    with pytest.raises(UserError, match="expected 'local' or an address such as tcp://host:8786"):
+        cluster.check_reachable("tcp://no-port")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["run", "13", "--from", "5"], "--from applies only to `higgsml run all`; to run experiment 13 alone"),
+    (["run", "13", "--engine", "batched", "--scheduler", "local"],
+     "the batched engine trains every member in this process: give it no --scheduler"),
+])
+def test_an_option_that_does_not_apply_is_refused(tmp_path: Path, args: list[str], expected: str) -> None:
+    done = higgsml(tmp_path, *args, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"higgsml: error: {expected}") and done.stderr.count("\n") == 1
+    assert not tmp_path.joinpath("data").exists() and not tmp_path.joinpath("weights").exists()
+
+
+def test_the_command_line_names_the_engines_the_training_package_has() -> None:
+    from modules.training import ENGINES
+
+    assert runner.ENGINES == ENGINES
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_ctrl_c_during_training_ends_with_higgsml_interrupted_alone(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the command's process group, as a terminal sends it) while a member trains: the kernel's
+    ZMQError traceback, 20 lines, no longer follows it."""
+    process = subprocess.Popen([sys.executable, "-m", "modules.cli", "run", "13", "--quick"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=environment(tmp_path), start_new_session=True)
+    fingerprint = tmp_path / "weights" / f"{FINAL}_local_quick" / "weights" / "ensemble.json"
+    deadline = time.time() + 600
+    while not fingerprint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert fingerprint.exists(), "training began"
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert err == "higgsml: interrupted\n"
