@@ -195,6 +195,26 @@ def test_report_without_results_is_one_clear_line(tmp_path: Path, capsys: pytest
     assert err.count("\n") == 1 and "no full-run results" in err and not (tmp_path / "report.md").exists()
 
 
+def test_report_out_an_existing_folder_writes_report_md_inside_and_a_bad_out_is_one_line_before_writing(
+        folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out DIR` where DIR exists puts report.md and its plots in it (as `cp` treats a folder); where the plots
+    folder would be a file, one line says so and nothing is written."""
+    target = tmp_path / "reports"
+    target.mkdir()
+    assert main(["report", "--results", str(folder), "--out", str(target)]) == 0
+    assert f"report written to {target / 'report.md'}" in capsys.readouterr().out
+    assert "# Results report" in (target / "report.md").read_text()
+    assert len(list((target / "report").glob("*.png"))) == 8
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "summary").write_text("a file where the plots folder would go")
+    assert main(["report", "--results", str(folder), "--out", str(blocked / "summary.md")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"higgsml: error: {blocked / 'summary'}: is a file, where the report's plots folder would go; " \
+                  f"move it or choose another --out\n"
+    assert sorted(p.name for p in blocked.iterdir()) == ["summary"]
+
+
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_the_viewing_notebook_runs_headless_on_whatever_results_exist(folder: Path, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import tempfile
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which datasets: all, simulated, real, or text found in a dataset's label "
                              "(default: %(default)s)")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: results/)")
-    parser.add_argument("--out", type=Path, default=None, help="report file (default: RESULTS/report.md)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="report file, or an existing folder to write report.md into (default: "
+                             "RESULTS/report.md); the plots go to a folder beside it named like the report")
 
 
 def slug(text: str) -> str:
@@ -191,9 +194,28 @@ def build(results_dir: Path, out: Path, blind: bool = True, dataset_spec: str = 
     return text, skipped
 
 
+def report_path(out: Path) -> Path:
+    """Where the report goes: `out`, or `out/report.md` where `out` is an existing folder (as `cp` treats a folder).
+    Where the report or its plots folder cannot be written, one line says so before anything is written."""
+    out = out / "report.md" if out.is_dir() else out
+    plots = out.with_suffix("")
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder, so the report cannot be written there; give --out a file name")
+    if plots.exists() and not plots.is_dir():
+        raise UserError(f"{plots}: is a file, where the report's plots folder would go; move it or choose another "
+                        f"--out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".write-check-"):
+            pass
+    except OSError as err:
+        raise UserError(f"{out.parent}: the report cannot be written there ({err.strerror or err})") from None
+    return out
+
+
 def main(args: argparse.Namespace) -> int:
     results_dir = args.results or paths.RESULTS_DIR
-    out = args.out or results_dir / "report.md"
+    out = report_path(args.out or results_dir / "report.md")
     _, skipped = build(results_dir, out, blind=not args.unblind, dataset_spec=args.dataset)
     for line in skipped:
         print(line)
