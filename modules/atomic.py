@@ -10,14 +10,37 @@ from pathlib import Path
 from typing import Any
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc/self/status), else by setting and
+    restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def as_open_would(path: Path | str) -> None:
+    """Give a file or folder made by mkstemp or mkdtemp (readable by its owner only) the permissions open() or
+    mkdir() would have given it under the user's umask, so that records, caches and members in a shared folder can
+    be read by the others the umask lets read them."""
+    full = 0o777 if os.path.isdir(path) else 0o666
+    os.chmod(path, full & ~umask())
+
+
 def write_text(path: Path, text: str) -> Path:
-    """Replace `path` with `text` in one step."""
+    """Replace `path` with `text` in one step (the file's permissions as open() would make them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as stream:
             stream.write(text)
+        as_open_would(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

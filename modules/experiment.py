@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modules import hardware, info, paths
+from modules.atomic import as_open_would
 from modules.errors import UserError
 
 MACHINES_FILE = Path(os.environ.get("HIGGSML_MACHINES", paths.PROJECT_ROOT / "machines.toml"))
@@ -180,6 +181,7 @@ class Experiment:
             try:
                 with os.fdopen(fd, "w") as stream:
                     stream.write(text)
+                as_open_would(tmp)
                 if history is not None and self.path.exists():
                     keep_in_history(self.path, history)
                 os.replace(tmp, self.path)

@@ -20,7 +20,7 @@ import pytest
 from modules import locks, paths, session
 from modules.cli import main
 from modules.data import sources
-from modules.data.prepare import PrepareOptions, missing_parts, prepare
+from modules.data.prepare import PrepareOptions, damage, prepare
 from modules.errors import UserError
 from modules.experiment import Experiment
 
@@ -150,7 +150,7 @@ def test_two_processes_preparing_the_same_cache_leave_one_valid_folder(tmp_path:
         assert process.returncode == 0, err[-2000:]
         folders.append(out.strip().splitlines()[-1])
     assert folders[0] == folders[1]
-    assert missing_parts(Path(folders[0])) is None
+    assert damage(Path(folders[0])) is None
     assert [p.name for p in (tmp_path / "prep").iterdir() if not p.name.startswith(".")] == [Path(folders[0]).name]
     assert prepare(source, PrepareOptions(seed=3, max_events=4000), root=tmp_path / "prep").folder == Path(folders[0])
 
@@ -265,10 +265,10 @@ def test_a_prepared_cache_missing_a_fold_file_is_prepared_again_with_a_note(
     options = PrepareOptions(seed=4, max_events=4000)
     first = prepare(source, options, root=tmp_path / "prep")
     (first.folder / "val.hdf5").unlink()
-    assert missing_parts(first.folder) == "val.hdf5 missing"
+    assert damage(first.folder) == "val.hdf5 missing"
     again = prepare(source, options, root=tmp_path / "prep")
-    assert again.folder == first.folder and missing_parts(again.folder) is None
-    assert "are incomplete (val.hdf5 missing); preparing them again" in capsys.readouterr().out
+    assert again.folder == first.folder and damage(again.folder) is None
+    assert "are damaged or incomplete (val.hdf5 missing); set aside as" in capsys.readouterr().out
 
 
 # --- bad inputs at the command line ------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ orientation fixing, Cartesian momenta, categorical jet multiplicity, fitted inpu
 
 The output folder is cached under `data/prepared/<key>`, where the key hashes the source file's identity, every option
 and the seed: a second call with the same inputs does no work, and a different seed or option never reuses a wrong
-folder. Everything is written to a temporary folder and renamed into place only when complete.
+folder. Everything is written to a temporary folder and renamed into place only when complete; its description,
+written last, holds the size and SHA-256 of every file, checked before each use, so a damaged folder is set aside
+(`prepared/set-aside/`) and prepared again rather than trusted.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from modules import locks, paths
+from modules.atomic import as_open_would
 from modules.data import kinematics
 from modules.data.identity import file_identity
 from modules.data.load import read_challenge_csv
@@ -102,7 +106,7 @@ class PreparedData:
     @classmethod
     def load(cls, folder: Path) -> PreparedData:
         meta = json.loads((folder / "prepared.json").read_text())
-        return cls(folder=folder, **{k: v for k, v in meta.items() if k != "version"})
+        return cls(folder=folder, **{k: v for k, v in meta.items() if k not in ("version", "files")})
 
 
 def cache_key(source: DataSource, options: PrepareOptions, identities: list[dict[str, Any]]) -> str:
@@ -295,19 +299,53 @@ def _build(source: DataSource, options: PrepareOptions, folder: Path, identities
         _write_folds({"train": train, "val": val, "test": test}, folder, cont, cats, target, options)
     meta = {"version": PREPARED_VERSION, "cont_feats": cont, "cat_feats": cats, "target": target,
             "weight_scale": weight_scale, "dataset": {"kind": source.kind, "files": identities, "rows": rows},
-            "options": asdict(options), "rows": rows}
+            "options": asdict(options), "rows": rows, "files": manifest(folder)}
     (folder / "prepared.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
-def missing_parts(folder: Path) -> str | None:
-    """What a cached folder lacks (its description, a fold file it should have), or None when it is complete."""
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every file of a prepared folder but its description (which holds them, written last)."""
+    return {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+            for path in sorted(folder.iterdir()) if path.is_file() and path.name != "prepared.json"}
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a cached folder, or None when every file is there as it was written: its description
+    missing or unreadable or without sizes and checksums (an older version's), a fold file missing, or a file whose
+    size or SHA-256 differs from the description's."""
     try:
         meta = json.loads((folder / "prepared.json").read_text())
     except (OSError, ValueError):
         return "prepared.json is missing or unreadable"
     expected = ["train.hdf5", "val.hdf5"] + (["test.hdf5"] if meta.get("rows", {}).get("test", 0) >= 2 else [])
     absent = [name for name in expected if not (folder / name).is_file()]
-    return f"{', '.join(absent)} missing" if absent else None
+    if absent:
+        return f"{', '.join(absent)} missing"
+    files = meta.get("files")
+    if not isinstance(files, dict) or not files:
+        return "prepared.json lists no sizes and checksums (prepared by an older version)"
+    for name, written in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} missing"
+        if path.stat().st_size != written.get("bytes"):
+            return f"{name} is {path.stat().st_size:,} bytes where {written.get('bytes'):,} were written"
+        if _sha256(path) != written.get("sha256"):
+            return f"{name} is not the file written (its SHA-256 differs)"
+    return None
+
+
+def set_aside(folder: Path) -> Path:
+    """Move a damaged cache folder to `prepared/set-aside/<key>-<time>` (kept for a look, never deleted silently)."""
+    aside = folder.parent / "set-aside" / f"{folder.name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(folder, aside)
+    return aside
 
 
 def prepare(source: DataSource, options: PrepareOptions = PrepareOptions(),
@@ -315,18 +353,21 @@ def prepare(source: DataSource, options: PrepareOptions = PrepareOptions(),
     """Prepare (or reuse from the cache) the fold files for `source` with `options`.
 
     Several processes may ask for the same folder at once: one builds it while the others wait, then reuse it. A
-    cached folder missing a fold file is prepared again, with a note.
+    cached folder that is damaged or incomplete (`damage`) is named in one line, set aside and prepared again.
     """
     root = Path(root) if root is not None else paths.DATA_DIR / "prepared"
     identities = [file_identity(p) for p in source.paths]
     folder = root / cache_key(source, options, identities)
     with locks.waiting(root / f".{folder.name}.lock"):
         if folder.exists() and not force:
-            problem = missing_parts(folder)
+            problem = damage(folder)
             if problem is None:
                 return PreparedData.load(folder)
-            print(f"note: the prepared data in {folder} are incomplete ({problem}); preparing them again")
+            aside = set_aside(folder)
+            print(f"note: the prepared data in {folder} are damaged or incomplete ({problem}); set aside as {aside}, "
+                  f"preparing them again", flush=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
+        as_open_would(scratch)
         try:
             _build(source, options, scratch, identities)
             if folder.exists():
