@@ -90,6 +90,84 @@ def test_a_truncated_or_altered_cache_file_is_named_set_aside_and_prepared_again
     assert train.read_bytes() == written and len(list((tmp_path / "set-aside").iterdir())) == 2
 
 
+# --- damaged members ---------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_damaged_member_is_named_set_aside_and_alone_trained_again_into_the_same_member(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Weights cut to 100 bytes, or a record cut to 40, were reused and the run died later (PytorchStreamReader,
+    JSONDecodeError) with no file named; now each is found against the record's sizes and checksums, moved to
+    set-aside/, and only that member trains again, into the member an undamaged run has."""
+    import torch
+    from quick_models import final_model, quick_train_folds
+
+    from modules import training
+
+    folds = quick_train_folds(tmp_path / "data", seed=7)
+    fy = next(folds)
+    try:
+        savepath = tmp_path / "weights"
+        first = training.train_ensemble(fy, final_model(fy), 2, 1, savepath, seed=3)
+        weights = [savepath / f"model_id_{i}" / f"train_{i}.h5" for i in range(2)]
+        state = [torch.load(w, weights_only=False)["model"] for w in weights]
+        size = weights[1].stat().st_size
+        capsys.readouterr()
+
+        weights[1].write_bytes(weights[1].read_bytes()[:100])
+        second = training.train_ensemble(fy, final_model(fy), 2, 1, savepath, seed=3)
+        out = capsys.readouterr().out
+        assert second.config["reused_members"] == [0]
+        damaged = [line for line in out.splitlines() if "damaged" in line]
+        aside = next((savepath / "set-aside").iterdir())
+        assert damaged == [f"member 2/2: damaged (model_id_1/train_1.h5 is 100 bytes where {size:,} were written); "
+                           f"set aside in {aside}, training it again"]
+        assert (aside / "model_id_1" / "train_1.h5").stat().st_size == 100 and (aside / "member_1.json").exists()
+
+        record = savepath / "member_0.json"
+        record.write_text(record.read_text()[:40])
+        third = training.train_ensemble(fy, final_model(fy), 2, 1, savepath, seed=3)
+        out = capsys.readouterr().out
+        assert third.config["reused_members"] == [1]
+        assert "member 1/2: damaged (member_0.json is not readable JSON (" in out
+        assert len(list((savepath / "set-aside").iterdir())) == 2
+
+        for run in (second, third):
+            assert [m.result["loss"] for m in run.members] == [m.result["loss"] for m in first.members]
+        for i, w in enumerate(weights):
+            retrained = torch.load(w, weights_only=False)["model"]
+            assert all(torch.equal(retrained[k], state[i][k]) for k in state[i])
+    finally:
+        next(folds, None)
+
+
+def scores(record: dict) -> dict:
+    """The metrics a rerun must reproduce: everything but the times."""
+    return {k: v for k, v in record["results"].items() if not k.endswith("_time") and "time_" not in k}
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_run_whose_member_weights_were_truncated_retrains_that_member_alone_with_the_same_metrics(
+        tmp_path: Path) -> None:
+    """The acceptance case: after a quick run of the final model, member 2's weights are cut to 100 bytes; the
+    rerun names them, retrains member 2 alone and ends with the undamaged run's metrics."""
+    first = higgsml(tmp_path, "run", "13", "--quick")
+    assert first.returncode == 0, first.stderr[-2000:]
+    record = tmp_path / "results" / "quick" / f"{FINAL}_local.json"
+    undamaged = json.loads(record.read_text())
+    weights = tmp_path / "weights" / f"{FINAL}_local_quick" / "weights" / "model_id_1" / "train_1.h5"
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    second = higgsml(tmp_path, "run", "13", "--quick")
+    assert second.returncode == 0, second.stderr[-2000:]
+    executed = runner.executed_path(runner.find_experiment("13")[1], "local", quick=True)
+    told = "".join(json.dumps(cell.get("outputs", [])) for cell in json.loads(executed.read_text())["cells"])
+    assert "member 2/2: damaged (model_id_1/train_1.h5 is 100 bytes where" in told
+    rerun = json.loads(record.read_text())
+    assert rerun["config"]["training"]["reused_members"] == [0]
+    assert scores(rerun) == scores(undamaged) and scores(rerun)["val_ams_max"] > 0
+
+
 # --- files others may read ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -16,14 +16,13 @@ import os
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from modules import locks, paths
+from modules import integrity, locks, paths
 from modules.atomic import as_open_would
 from modules.data import kinematics
 from modules.data.identity import file_identity
@@ -299,19 +298,9 @@ def _build(source: DataSource, options: PrepareOptions, folder: Path, identities
         _write_folds({"train": train, "val": val, "test": test}, folder, cont, cats, target, options)
     meta = {"version": PREPARED_VERSION, "cont_feats": cont, "cat_feats": cats, "target": target,
             "weight_scale": weight_scale, "dataset": {"kind": source.kind, "files": identities, "rows": rows},
-            "options": asdict(options), "rows": rows, "files": manifest(folder)}
+            "options": asdict(options), "rows": rows,
+            "files": integrity.manifest(folder, [p for p in folder.iterdir() if p.is_file()])}
     (folder / "prepared.json").write_text(json.dumps(meta, indent=2, default=str))
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
-
-
-def manifest(folder: Path) -> dict[str, dict[str, Any]]:
-    """Size and SHA-256 of every file of a prepared folder but its description (which holds them, written last)."""
-    return {path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
-            for path in sorted(folder.iterdir()) if path.is_file() and path.name != "prepared.json"}
 
 
 def damage(folder: Path) -> str | None:
@@ -326,25 +315,16 @@ def damage(folder: Path) -> str | None:
     absent = [name for name in expected if not (folder / name).is_file()]
     if absent:
         return f"{', '.join(absent)} missing"
-    files = meta.get("files")
-    if not isinstance(files, dict) or not files:
+    if "files" not in meta:
         return "prepared.json lists no sizes and checksums (prepared by an older version)"
-    for name, written in files.items():
-        path = folder / name
-        if not path.is_file():
-            return f"{name} missing"
-        if path.stat().st_size != written.get("bytes"):
-            return f"{name} is {path.stat().st_size:,} bytes where {written.get('bytes'):,} were written"
-        if _sha256(path) != written.get("sha256"):
-            return f"{name} is not the file written (its SHA-256 differs)"
-    return None
+    return integrity.difference(folder, meta["files"])
 
 
 def set_aside(folder: Path) -> Path:
-    """Move a damaged cache folder to `prepared/set-aside/<key>-<time>` (kept for a look, never deleted silently)."""
-    aside = folder.parent / "set-aside" / f"{folder.name}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-    aside.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(folder, aside)
+    """Move a damaged cache folder's files to `prepared/set-aside/<key>-<time>/` (kept for a look, never deleted
+    silently) and remove the emptied folder."""
+    aside = integrity.set_aside(list(folder.iterdir()), folder.parent / integrity.SET_ASIDE, folder.name)
+    folder.rmdir()
     return aside
 
 

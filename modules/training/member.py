@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from modules.atomic import write_json
+from modules.integrity import manifest
 from modules.models.schedules import TrainingRecorder
 
 BATCH_SIZE = 256
@@ -109,12 +110,22 @@ class Schedule:
             return cls(saved["lr"].tolist(), saved["momentum"].tolist(), saved["batches_per_epoch"].tolist())
 
 
+def member_files(savepath: Path, index: int) -> list[Path]:
+    """The files a finished member leaves beside its record: everything in `model_id_<i>/` (its weights, and any
+    snapshots its callbacks saved) and its schedule."""
+    folder = savepath / f"model_id_{index}"
+    schedule = savepath / f"member_{index}_schedule.npz"
+    return [p for p in folder.rglob("*") if p.is_file()] + ([schedule] if schedule.exists() else [])
+
+
 def keep_member(member: Member, savepath: Path) -> None:
-    """Save what a finished member needs to be reused: its schedule, then its record (the mark that it is done)."""
+    """Save what a finished member needs to be reused: its schedule, then its record (the mark that it is done)
+    holding the size and SHA-256 of each of its files, so a damaged member is found before it is reused."""
     recorder = member.recorder
     Schedule(recorder.lr, recorder.momentum, recorder.batches_per_epoch).save(
         savepath / f"member_{member.index}_schedule.npz")
-    write_json(savepath / f"member_{member.index}.json", member.record())
+    files = manifest(savepath, member_files(savepath, member.index))
+    write_json(savepath / f"member_{member.index}.json", {**member.record(), "files": files})
 
 
 @dataclass

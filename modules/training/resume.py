@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from modules import integrity
 from modules.atomic import write_json
 from modules.models.describe import describe_model, describe_partial
 from modules.training.member import Member
@@ -45,13 +47,58 @@ def prepare_folder(savepath: Path, key: str, resume: bool) -> None:
     write_json(state, {"fingerprint": key})
 
 
+def _intact_zip(path: Path) -> bool:
+    """Whether `path` is a whole zip archive (torch's format for saved weights), every member's CRC right."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def damage(savepath: Path, index: int) -> tuple[Member | None, str | None]:
+    """Member `index` as its record describes it, or what is wrong with it: a record that is not JSON (cut short)
+    or lacks what a member needs, or files that are missing, of another size or another SHA-256 than the record
+    says. A record from before records held checksums is trusted only where its weights are an intact archive."""
+    record, weights = savepath / f"member_{index}.json", savepath / f"model_id_{index}" / f"train_{index}.h5"
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError) as err:
+        return None, f"{record.name} is not readable JSON ({err})"
+    if not isinstance(data, dict):
+        return None, f"{record.name} holds {type(data).__name__}, not a member's record"
+    if "files" in data:
+        problem = integrity.difference(savepath, data["files"])
+        if problem is not None:
+            return None, problem
+    elif not weights.is_file():
+        return None, f"{weights.relative_to(savepath)} missing"
+    elif not _intact_zip(weights):
+        return None, f"{weights.relative_to(savepath)} is not a whole archive"
+    try:
+        member = Member.from_record(data, savepath)
+        float(member.result["loss"])
+    except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        return None, f"{record.name} lacks what a member needs ({type(err).__name__}: {err})"
+    return member, None
+
+
 def finished_members(savepath: Path, n_models: int) -> dict[int, Member]:
-    """The members of `savepath` an earlier run finished (record and weights both written), by index."""
+    """The members of `savepath` an earlier run finished (their record written last, after their files), by index,
+    each checked against its record first: a damaged one is named in one line and set aside
+    (`set-aside/member_<i>-<time>/`), so that it alone is trained again."""
     members = {}
     for i in range(n_models):
-        record, weights = savepath / f"member_{i}.json", savepath / f"model_id_{i}" / f"train_{i}.h5"
-        if record.exists() and weights.exists():
-            members[i] = Member.from_record(json.loads(record.read_text()), savepath)
-            print(f"member {i + 1}/{n_models}: reused from the interrupted run ({members[i].epochs} sub-epochs, "
-                  f"validation loss {members[i].result['loss']:.4e})", flush=True)
+        if not (savepath / f"member_{i}.json").exists():
+            continue  # never finished: trained again
+        member, problem = damage(savepath, i)
+        if problem is not None:
+            aside = integrity.set_aside([savepath / f"member_{i}.json", savepath / f"member_{i}_schedule.npz",
+                                         savepath / f"model_id_{i}"], savepath / integrity.SET_ASIDE, f"member_{i}")
+            print(f"member {i + 1}/{n_models}: damaged ({problem}); set aside in {aside}, training it again",
+                  flush=True)
+            continue
+        members[i] = member
+        print(f"member {i + 1}/{n_models}: reused from the interrupted run ({member.epochs} sub-epochs, "
+              f"validation loss {member.result['loss']:.4e})", flush=True)
     return members
