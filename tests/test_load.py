@@ -183,6 +183,21 @@ BAD_INPUTS: dict[str, tuple[str, Callable[[Path], Path], str]] = {
                                          r"line 4, column PRI_tau_pt, -999 \(undefined\) in a column that is always"),
     "jet_all_pt not 0 without jets": ("rows.csv", _set(8, "PRI_jet_all_pt", 31.0),
                                       r"line 10, column PRI_jet_all_pt, 31\.0 although PRI_jet_num = 0"),
+    "NUL byte inside a number": ("rows.csv", _row(7, ",", "\x00,"),
+                                 r"line 7, column EventId, byte 0x00 is not part of a number or label"),
+    "control byte inside a label": ("rows.csv", _row(4, ",t,", ",t\x1b,"),
+                                    r"line 4, column KaggleSet, byte 0x1b is not part of a number or label"),
+    "training rows of one class": ("rows.csv", _frame(lambda rows: rows.__setitem__("Label", "s")),
+                                   r"rows\.csv: column Label, the training rows \(KaggleSet t\) hold no background "
+                                   r"\(Label b\), only Label s: the study trains signal against background"),
+    "no public test rows": ("rows.csv", _frame(lambda rows: rows.__setitem__("KaggleSet",
+                                                                           rows.KaggleSet.replace("b", "u"))),
+                            r"rows\.csv: column KaggleSet, no rows of KaggleSet b \(public test set\)"),
+    "class weights summing to infinity": ("rows.csv", _frame(lambda rows: rows.__setitem__(
+        "KaggleWeight", rows.KaggleWeight.where(rows.index > 2, 1.7e308))),
+        r"column KaggleWeight, the KaggleWeight of the background training rows \(KaggleSet t\) sum to inf, not a "
+        r"positive finite number"),
+    "a directory": ("rows.csv", lambda p: p.mkdir() or p, r"rows\.csv: is a directory, not a data file"),
 }
 
 

@@ -78,3 +78,8 @@ def test_every_command_declares_dataset_the_same_way() -> None:
     add_dataset_argument(parser)
     assert parser.parse_args([]).dataset == "auto"
     assert parser.parse_args(["--dataset", "simulated"]).dataset == "simulated"
+
+
+def test_a_directory_given_as_the_dataset_is_named_as_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=f"^dataset {tmp_path} is a directory; --dataset takes"):
+        resolve(str(tmp_path), data_dir=tmp_path)

@@ -187,6 +187,32 @@ def check_unique(df: pd.DataFrame, path: Path) -> None:
         raise _fail(path, f"duplicate EventId {event} (first on line {first})", row + FIRST_DATA_LINE, "EventId")
 
 
+def check_usable(df: pd.DataFrame, path: Path) -> None:
+    """Raise a DataError where a valid file still cannot be used by the study: a set it needs without rows (t to
+    train on, b and v to score the public and private leaderboards), training rows of one class only, or a class
+    whose weights do not sum to a positive, finite number (the class normalisation divides by it)."""
+    if "KaggleSet" in df:
+        for kaggle_set, role in (("t", "training"), ("b", "public test"), ("v", "private test")):
+            if not (df["KaggleSet"] == kaggle_set).any():
+                raise _fail(path, f"no rows of KaggleSet {kaggle_set} ({role} set): the study needs rows in t, b "
+                                  f"and v", column="KaggleSet")
+    if "Label" not in df:
+        return
+    training = df[df["KaggleSet"] == "t"] if "KaggleSet" in df else df
+    weight = "KaggleWeight" if "KaggleWeight" in training else "Weight"
+    which = "training rows (KaggleSet t)" if "KaggleSet" in df else "rows"
+    for label, name in (("s", "signal"), ("b", "background")):
+        in_class = training["Label"] == label
+        if not in_class.any():
+            present = ", ".join(sorted(str(v) for v in training["Label"].unique()))
+            raise _fail(path, f"the {which} hold no {name} (Label {label}), only Label {present}: the study "
+                              f"trains signal against background", column="Label")
+        total = float(training.loc[in_class, weight].sum())
+        if not (np.isfinite(total) and total > 0):
+            raise _fail(path, f"the {weight} of the {name} {which} sum to {total:g}, not a positive finite "
+                              f"number: the class normalisation divides by it", column=weight)
+
+
 def _finalise(df: pd.DataFrame) -> pd.DataFrame:
     """Give a validated frame its final dtypes: integer ids and jet counts, fixed category sets."""
     for column in INTEGERS:
@@ -197,7 +223,25 @@ def _finalise(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Bytes no CSV of numbers and labels holds (NUL and the other control characters but tab, newline and carriage
+return); pandas' parser reads past some of them, so `100005\\x00` would pass as 100005."""
+
+
+def _control_byte(path: Path, piece: Piece, columns: tuple[str, ...]) -> None:
+    """Raise a DataError at the first control byte in the piece, naming its line and column."""
+    found = CONTROL_BYTES.search(piece.data)
+    if found is None:
+        return
+    start = piece.data.rfind(b"\n", 0, found.start()) + 1
+    line = piece.first_line + piece.data.count(b"\n", 0, found.start())
+    field = piece.data.count(b",", start, found.start())
+    column = columns[field] if field < len(columns) else str(field + 1)
+    raise _fail(path, f"byte 0x{found.group()[0]:02x} is not part of a number or label", line, column)
+
+
 def _load_piece(path: Path, columns: tuple[str, ...], piece: Piece) -> pd.DataFrame:
+    _control_byte(path, piece, columns)
     df = _parse(path, piece, columns)
     validate(df, path, piece.first_line)
     return _finalise(df)
@@ -206,8 +250,12 @@ def _load_piece(path: Path, columns: tuple[str, ...], piece: Piece) -> pd.DataFr
 def read_challenge_csv(path: Path | str) -> pd.DataFrame:
     """Read and validate a `.csv`/`.csv.gz` in the Open Data or Kaggle format, or raise a one-line DataError."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise _fail(path, "is a directory, not a data file")
+    if not path.exists():
         raise _fail(path, "no such file")
+    if not path.is_file():
+        raise _fail(path, "is not a regular file")
     try:
         with small_pages(), open_binary(path) as stream:
             columns = _header(path, stream)
@@ -220,4 +268,5 @@ def read_challenge_csv(path: Path | str) -> pd.DataFrame:
         raise _fail(path, "no data rows after the header")
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     check_unique(df, path)
+    check_usable(df, path)
     return df

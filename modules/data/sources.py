@@ -66,6 +66,8 @@ def _simulated(data_dir: Path, events: int | None, seed: int) -> DataSource:
 
 def _file(spec: str) -> DataSource:
     path = Path(spec).expanduser()
+    if path.is_dir():
+        raise UserError(f"dataset {spec} is a directory; --dataset takes {', '.join(KINDS)} or the path of a CSV")
     if not path.is_file():
         raise UserError(f"dataset file {spec} does not exist (or is not a file); --dataset takes {', '.join(KINDS)} "
                         f"or the path of a CSV")
