@@ -89,6 +89,13 @@ def test_a_truncated_or_altered_cache_file_is_named_set_aside_and_prepared_again
     assert "(train.hdf5 is not the file written (its SHA-256 differs))" in capsys.readouterr().out
     assert train.read_bytes() == written and len(list((tmp_path / "set-aside").iterdir())) == 2
 
+    description = first.folder / "prepared.json"
+    meta = json.loads(description.read_text())
+    description.write_text(json.dumps({k: v for k, v in meta.items() if k != "files"}))  # an older version's cache
+    prepare(simulated, options, root=tmp_path)
+    assert "(prepared.json lists no sizes and checksums (prepared by an older version))" in capsys.readouterr().out
+    assert json.loads(description.read_text())["files"] == meta["files"]
+
 
 # --- damaged members ---------------------------------------------------------------------------------------------
 

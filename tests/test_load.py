@@ -192,7 +192,11 @@ BAD_INPUTS: dict[str, tuple[str, Callable[[Path], Path], str]] = {
                                    r"\(Label b\), only Label s: the study trains signal against background"),
     "no public test rows": ("rows.csv", _frame(lambda rows: rows.__setitem__("KaggleSet",
                                                                            rows.KaggleSet.replace("b", "u"))),
-                            r"rows\.csv: column KaggleSet, no rows of KaggleSet b \(public test set\)"),
+                            r"rows\.csv: column KaggleSet, no rows of KaggleSet b \(public test set\) though v has "
+                            r"rows"),
+    "no training rows": ("rows.csv", _frame(lambda rows: rows.__setitem__("KaggleSet",
+                                                                        rows.KaggleSet.replace("t", "u"))),
+                         r"rows\.csv: column KaggleSet, no rows of KaggleSet t \(training set\)"),
     "class weights summing to infinity": ("rows.csv", _frame(lambda rows: rows.__setitem__(
         "KaggleWeight", rows.KaggleWeight.where(rows.index > 2, 1.7e308))),
         r"column KaggleWeight, the KaggleWeight of the background training rows \(KaggleSet t\) sum to inf, not a "

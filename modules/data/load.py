@@ -188,14 +188,19 @@ def check_unique(df: pd.DataFrame, path: Path) -> None:
 
 
 def check_usable(df: pd.DataFrame, path: Path) -> None:
-    """Raise a DataError where a valid file still cannot be used by the study: a set it needs without rows (t to
-    train on, b and v to score the public and private leaderboards), training rows of one class only, or a class
-    whose weights do not sum to a positive, finite number (the class normalisation divides by it)."""
+    """Raise a DataError where a valid file still cannot be used by the study: no training rows (KaggleSet t), test
+    rows of one leaderboard but none of the other (b public, v private: both are scored, or neither, as for an
+    excerpt of training rows), training rows of one class only, or a class whose weights do not sum to a positive,
+    finite number (the class normalisation divides by it)."""
     if "KaggleSet" in df:
-        for kaggle_set, role in (("t", "training"), ("b", "public test"), ("v", "private test")):
-            if not (df["KaggleSet"] == kaggle_set).any():
-                raise _fail(path, f"no rows of KaggleSet {kaggle_set} ({role} set): the study needs rows in t, b "
-                                  f"and v", column="KaggleSet")
+        present = {kaggle_set: bool((df["KaggleSet"] == kaggle_set).any()) for kaggle_set in ("t", "b", "v")}
+        if not present["t"]:
+            raise _fail(path, "no rows of KaggleSet t (training set): the study needs training rows",
+                        column="KaggleSet")
+        for kaggle_set, role, other in (("b", "public", "v"), ("v", "private", "b")):
+            if present[other] and not present[kaggle_set]:
+                raise _fail(path, f"no rows of KaggleSet {kaggle_set} ({role} test set) though {other} has rows: "
+                                  f"the study scores both leaderboards", column="KaggleSet")
     if "Label" not in df:
         return
     training = df[df["KaggleSet"] == "t"] if "KaggleSet" in df else df
