@@ -29,7 +29,7 @@ from modules.batched.engine import train as batched_train
 from modules.batched.engine import unsupported
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import fold_yielder
-from modules.models.original import SWA, OneCycle
+from modules.models.original import SWA, EarlyStopping, OneCycle
 from modules.training.engines import choose
 from modules.training.job import Job
 from modules.training.loop import max_ams
@@ -140,23 +140,52 @@ def test_batched_early_stopping_stops_where_lumin_does(train_fy: Any, tmp_path: 
         assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
 
 
+def dropout_builder(fy: Any) -> Any:
+    """A network the batched engine does not have: dropout in the body (the search's trials may ask for it)."""
+    return ModelBuilder("classification", cont_feats=fy.cont_feats + fy.cat_feats, n_out=1,
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 2, "do": 0.1}},
+                        opt_args={"opt": "adam"})
+
+
 def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
         train_fy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    builder = final_model(train_fy)
-    swa = partial(SWA, start_epoch=1, renewal_period=1)
-    assert "SWA" in unsupported(builder, [swa])
-    assert unsupported(builder, []) is None
-    with pytest.raises(Unsupported, match="SWA"):
-        batched_train(train_fy, builder, [0], 1, tmp_path / "x", [swa], None, 256, [1])
-    job = Job(train_fy, builder, 1, 1, tmp_path / "x", [swa], None, 256, 1)
-    assert choose("batched", job, what="experiment 9").name == "lumin"
-    assert "cannot train experiment 9" in capsys.readouterr().out
-    assert choose("batched", replace(job, cb_partials=[]), what="experiment 13").name == "batched"
+    builder = dropout_builder(train_fy)
+    assert "dropout" in unsupported(builder, [])
+    assert unsupported(final_model(train_fy), [partial(SWA, start_epoch=1, renewal_period=1)]) is None
+    early = partial(EarlyStopping, patience=2)  # patience is the engine's own argument, not a callback
+    assert "EarlyStopping" in unsupported(final_model(train_fy), [early])
+    with pytest.raises(Unsupported, match="dropout"):
+        batched_train(train_fy, builder, [0], 1, tmp_path / "x", [], None, 256, [1])
+    job = Job(train_fy, builder, 1, 1, tmp_path / "x", [], None, 256, 1)
+    assert choose("batched", job, what="a trial").name == "lumin"
+    assert "cannot train a trial" in capsys.readouterr().out
+    assert choose("batched", replace(job, model_builder=final_model(train_fy)), what="experiment 13").name == \
+        "batched"
     with pytest.raises(ValueError, match="fastest"):
         choose("fastest", job)
-    fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", cb_partials=[swa], seed=1,
-                                        engine="batched", what="experiment 9")
-    assert fell_back.config["engine"] == "lumin" and "cannot train experiment 9" in capsys.readouterr().out
+    fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", seed=1, engine="batched",
+                                        what="a trial")
+    assert fell_back.config["engine"] == "lumin" and "cannot train a trial" in capsys.readouterr().out
+
+
+def test_batched_swa_equals_lumins_where_the_average_is_the_state_kept(train_fy: Any, tmp_path: Path) -> None:
+    # A high constant LR (2e-2): the averages validate better than the live weights, so the state kept is SWA's
+    # (the branch a quick run of experiments 9-11 never reaches); renewals every 2 sub-epochs compare the averages.
+    builder = final_model(train_fy)
+    builder.opt_args["lr"] = 2e-2
+    swa = partial(SWA, start_epoch=2, renewal_period=2)
+    torch.set_num_threads(1)
+    lumin = training.train_ensemble(train_fy, builder, 2, 2, tmp_path / "lumin", cb_partials=[swa], patience=4,
+                                    seed=5)
+    batched = training.train_ensemble(train_fy, builder, 2, 2, tmp_path / "batched", cb_partials=[swa], patience=4,
+                                      seed=5, engine="batched")
+    assert batched.config["engine"] == "batched"
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        assert a.result["loss"] == min(a.history[0]["SWA"]) < min(a.history[0]["Validation"])
+        np.testing.assert_allclose(b.history[0]["SWA"], a.history[0]["SWA"], rtol=RELATIVE)
+        np.testing.assert_allclose(b.history[0]["Validation"], a.history[0]["Validation"], rtol=RELATIVE)
+        assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
+        assert b.epochs == a.epochs
 
 
 def test_members_of_one_engine_are_not_reused_by_the_other(train_fy: Any, tmp_path: Path) -> None:

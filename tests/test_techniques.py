@@ -146,7 +146,7 @@ def test_swa_averages_differ_from_the_last_weights_and_are_validated(notebook_ru
     namespace = notebook_run("9")
     for member in namespace["trained"].members:
         swa = member.callback(SWA)
-        assert swa.swa_n >= 2, "several epochs were averaged"
+        assert swa.clock.swa_n >= 2, "several epochs were averaged"
         assert _max_difference(swa.weights, member.recorder.last_weights) > 1e-4
         history = member.history[0]
         assert len(history["SWA"]) == len(history["Validation"])
