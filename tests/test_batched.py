@@ -58,10 +58,33 @@ def growing_builder(fy: Any) -> Any:
                         opt_args={"opt": "adam", "eps": 1e-8, "weight_decay": 1e-4})
 
 
-@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu", "growing dense swish"])
+def split_builder(fy: Any, kind: str) -> Any:
+    """Experiments 14-16's kinds of body (LUMIN's MultiBlock): DER and PRI features in separate blocks, the same with
+    a single-neuron bottleneck into each block (here a linear one for the plain ReLU block), and wide-deep."""
+    from lumin.nn.models.blocks.body import FullyConnected, MultiBlock
+    from lumin.nn.models.helpers import CatEmbedder
+
+    from modules.models import bodies
+
+    feats = fy.cont_feats + fy.cat_feats
+    der, pri = bodies.der_features(feats), bodies.pri_features(feats)
+    wide = partial(FullyConnected, depth=1, width=12, act="swish")
+    deep = partial(FullyConnected, depth=3, width=10, act="swish", dense=True)
+    plain = partial(FullyConnected, depth=2, width=9, act="relu")
+    blocks, per_block, extra = {"split": ([wide, deep], [der, pri], {}),
+                                "bottleneck": ([plain, deep], [der, pri], {"bottleneck_sz": 1}),
+                                "wide-deep": ([wide, deep], [der, feats], {})}[kind]
+    body = partial(MultiBlock, blocks=blocks, feats_per_block=per_block, **extra)
+    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
+                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]), body=body,
+                        opt_args={"opt": "adam", "eps": 1e-8})
+
+
+@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu", "growing dense swish", "split",
+                                  "bottleneck", "wide-deep"])
 def test_stacked_gradients_equal_autograd_through_lumin_networks(train_fy: Any, kind: str) -> None:
     builder = {"dense swish with embedding": final_model, "plain relu": relu_builder,
-               "growing dense swish": growing_builder}[kind](train_fy)
+               "growing dense swish": growing_builder}.get(kind, partial(split_builder, kind=kind))(train_fy)
     models = []
     for seed in range(3):
         torch.manual_seed(seed)

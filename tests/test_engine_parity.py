@@ -28,8 +28,8 @@ from modules.batched.engine import unsupported
 pytestmark = [pytest.mark.notebook, pytest.mark.slow, pytest.mark.filterwarnings("ignore:According to arXiv")]
 
 FIRST_EPOCH, LATER = 1e-5, 1e-3
-BATCHED = [str(n) for n in (*range(14), *range(18, 24))]
-"""The experiments the batched engine trains; 14-16 (split, bottleneck and wide-deep bodies) are still LUMIN's."""
+EXPERIMENTS = [str(n) for n in (*range(17), *range(18, 24))]
+"""Every experiment but the search (17), whose trials are trained as `test_search` shows."""
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def _predict(builder: Any, path: Path, x: torch.Tensor) -> np.ndarray:
         return model.model.eval()(x).numpy()
 
 
-@pytest.mark.parametrize("number", BATCHED)
+@pytest.mark.parametrize("number", EXPERIMENTS)
 def test_every_experiments_members_are_the_same_from_both_engines(quick: NotebookCapture, number: str,
                                                                   tmp_path: Path) -> None:
     seen = quick(number)
@@ -81,9 +81,3 @@ def test_every_experiments_members_are_the_same_from_both_engines(quick: Noteboo
             np.testing.assert_allclose(_predict(seen["builder"], Path(b.result["path"]) / name, x),
                                        _predict(seen["builder"], Path(a.result["path"]) / name, x),
                                        rtol=0, atol=2e-3, err_msg=name)
-
-
-def test_the_bodies_the_batched_engine_lacks_are_named(quick: NotebookCapture) -> None:
-    for number in ("14", "15", "16"):
-        seen = quick(number)
-        assert "body" in (unsupported(seen["builder"], seen["cb_partials"]) or "")
