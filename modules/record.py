@@ -246,3 +246,24 @@ def spec_of_version_1(record: RunRecord) -> RunSpec:
     return RunSpec(record.exp_name, record.machine, bool(record.config.get("quick", False)),
                    dataset_spec(record.dataset), str(training.get("engine", "lumin")), None, "cpu")
 
+
+def is_time(metric: str) -> bool:
+    """Times (`train_time`, `test_time_no_tta`, ...) differ from run to run; everything else is promised identical."""
+    return metric.endswith("_time") or "_time_" in metric
+
+
+def compare(earlier: RunRecord, now: RunRecord, name: str = "the record") -> str:
+    """One line: whether `now` was obtained on the same data as `earlier`, and whether its metrics (times aside) are
+    identical, else which differ."""
+    def files(r: RunRecord) -> list[Any]:
+        return [f.get("sha1") for f in r.dataset.get("files", [])]
+
+    if files(earlier) != files(now):
+        return f"not comparable with {name}: the data differ (SHA-1 {files(earlier)} there, {files(now)} here)"
+    metrics = sorted(m for m in set(earlier.results) | set(now.results) if not is_time(m))
+    differ = [m for m in metrics if earlier.results.get(m) != now.results.get(m)]
+    if not differ:
+        return f"same data as {name}; all {len(metrics)} metrics identical (times aside)"
+    return (f"same data as {name}; {len(differ)} of {len(metrics)} metrics differ: "
+            + ", ".join(f"{m} {earlier.results.get(m)} there, {now.results.get(m)} here" for m in differ))
+

@@ -202,3 +202,78 @@ def test_a_wrongly_typed_trial_is_named_and_skipped_by_the_search_analysis(
     table = analysis.trials_table(tmp_path)
     assert list(table["index"]) == [0, 1] and list(table.val_ams_smooth) == [3.0, 3.1]
     assert capsys.readouterr().out.splitlines() == [f"{tmp_path / 'a_002.json'}: skipped, {TRIAL_DAMAGE[damage][1]}"]
+
+
+def like_args(record_path: Path, *argv: str) -> Any:
+    """`higgsml run` arguments as the parser makes them, with `--like record_path`."""
+    import argparse
+
+    from modules import runner
+
+    parser = argparse.ArgumentParser()
+    runner.add_arguments(parser)
+    return parser.parse_args([*argv, "--like", str(record_path)])
+
+
+def test_like_takes_what_the_record_says_unless_the_command_line_says_otherwise(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from modules import runner
+
+    path = version_1(tmp_path, "mbp")
+    data = json.loads(path.read_text())
+    data.update(seed=3333, schema_version=2, code={"commit": "abc", "dirty": False},
+                run={"experiment": FINAL, "machine": "mbp", "quick": True, "dataset": "/data/mine.csv",
+                     "engine": "batched", "scheduler": "local", "device": "cuda"})
+    path.write_text(json.dumps(data))
+    args = like_args(path)
+    runner.apply_like(args)
+    assert (args.experiment, args.machine, args.quick, args.dataset, args.engine, args.scheduler, args.device) == (
+        FINAL, "mbp", True, "/data/mine.csv", "batched", "local", "cuda")
+    assert "the record's code: abc" in capsys.readouterr().out
+    args = like_args(path, "13", "--machine", "helios_cpu", "--dataset", "simulated", "--engine", "lumin",
+                     "--device", "cpu")
+    runner.apply_like(args)
+    assert (args.machine, args.dataset, args.engine, args.device) == ("helios_cpu", "simulated", "lumin", "cpu")
+    with pytest.raises(UserError, match="records a run of 13_swish_ensemble_embed_aug_onecycle_dense, not of "
+                                        "experiment 12"):
+        runner.apply_like(like_args(path, "12"))
+    data["seed"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="machine mbp had seed 1 for this run but has seed 3333 now"):
+        runner.apply_like(like_args(path))
+    path.write_text("{")
+    assert main(["run", "--like", str(path)]) == 2
+    assert f"{path}: is not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+def test_a_quick_run_is_repeated_from_its_record_alone_with_identical_metrics(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    dirs = {name: str(tmp_path / name) for name in ("results", "data", "weights")}
+    env = {**os.environ, "HIGGSML_RESULTS_DIR": dirs["results"], "HIGGSML_DATA_DIR": dirs["data"],
+           "HIGGSML_WEIGHTS_DIR": dirs["weights"], "MPLBACKEND": "Agg"}
+
+    def higgsml(*argv: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "modules.cli", *argv], capture_output=True, text=True, env=env,
+                              timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done
+
+    higgsml("run", "0", "--quick", "--machine", "mbp", "--engine", "batched")
+    written = tmp_path / "results" / "quick" / "0_relu_baseline_mbp.json"
+    like = tmp_path / "like.json"
+    shutil.copyfile(written, like)
+    for folder in dirs.values():  # nothing left but the record: data, members and results are made again
+        shutil.rmtree(folder)
+    done = higgsml("run", "--like", str(like))
+    first, again = json.loads(like.read_text()), json.loads(written.read_text())
+    assert again["run"] == first["run"] == {"experiment": "0_relu_baseline", "machine": "mbp", "quick": True,
+                                            "dataset": "simulated", "engine": "batched", "scheduler": None,
+                                            "device": "cpu"}
+    assert again["config"]["training"]["reused_members"] == []
+    scores = {k: v for k, v in first["results"].items() if not record.is_time(k)}
+    assert {k: again["results"][k] for k in scores} == scores and scores["val_ams_max"] > 0
+    assert f"same data as {like}; all {len(scores)} metrics identical (times aside)" in done.stdout
