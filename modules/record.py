@@ -249,7 +249,7 @@ def spec_of_version_1(record: RunRecord) -> RunSpec:
 
 def is_time(metric: str) -> bool:
     """Times (`train_time`, `test_time_no_tta`, ...) differ from run to run; everything else is promised identical."""
-    return metric.endswith("_time") or "_time_" in metric
+    return metric.endswith("_time") or metric.endswith("_time_no_tta")
 
 
 def compare(earlier: RunRecord, now: RunRecord, name: str = "the record") -> str:

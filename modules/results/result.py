@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modules.record import is_time
 from modules.results.frame import frame, metrics_of
 from modules.results.records import Dataset, Record
 
@@ -26,10 +27,6 @@ NO_TTA = "_no_tta"
 
 def is_private(metric: str) -> bool:
     return "private" in metric
-
-
-def is_time(metric: str) -> bool:
-    return metric.endswith("_time") or metric.endswith(f"_time{NO_TTA}")
 
 
 def metric_order(metric: str) -> tuple[int, int, str]:
