@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Replace `path` with `text` in one step."""
+def write_with(path: Path, write: Callable[[Path], None], before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with what `write(temporary_path)` writes (the temporary name keeps `path`'s suffix, from which
+    NumPy and Matplotlib tell the format) in one step; `before_replace()` runs once the new file is safely written,
+    just before it takes the old one's place (to keep a copy of the old one, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}{path.suffix}"  # made by `write`, so with the umask's mode
     try:
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text)
+        write(tmp)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -25,13 +29,25 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_text(path: Path, text: str, before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with `text` in one step (see `write_with`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "x") as stream:
+            stream.write(text)
+
+    return write_with(path, write, before_replace)
+
+
 def _plain(value: Any) -> Any:
     """NumPy numbers as Python numbers; anything else JSON cannot hold (paths, ...) as its text."""
     if hasattr(value, "item") and callable(value.item):
-        return value.item()
+        try:
+            return value.item()
+        except (ValueError, TypeError, RuntimeError):  # an array of several numbers: as its text, as before
+            pass
     return str(value)
 
 
-def write_json(path: Path, data: Any, indent: int | None = 1) -> Path:
-    """Replace `path` with `data` as JSON in one step."""
-    return write_text(path, json.dumps(data, indent=indent, default=_plain) + "\n")
+def write_json(path: Path, data: Any, indent: int | None = 1, before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with `data` as JSON in one step (see `write_text`)."""
+    return write_text(path, json.dumps(data, indent=indent, default=_plain) + "\n", before_replace)
