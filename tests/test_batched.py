@@ -163,21 +163,31 @@ def test_batched_early_stopping_stops_where_lumin_does(train_fy: Any, tmp_path: 
         assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
 
 
-def dropout_builder(fy: Any) -> Any:
-    """A network the batched engine does not have: dropout in the body (the search's trials may ask for it)."""
+def batch_norm_builder(fy: Any) -> Any:
+    """A network the batched engine does not have: batch normalisation in the body."""
     return ModelBuilder("classification", cont_feats=fy.cont_feats + fy.cat_feats, n_out=1,
-                        model_args={"body": {"act": "swish", "width": 20, "depth": 2, "do": 0.1}},
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 2, "bn": True}},
                         opt_args={"opt": "adam"})
+
+
+def dropout_builder(fy: Any) -> Any:
+    """The search's kind of network with dropout: a dense Swish body, 10% of each layer's outputs dropped."""
+    from lumin.nn.models.helpers import CatEmbedder
+
+    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
+                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]),
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 3, "dense": True, "do": 0.1}},
+                        opt_args={"opt": "adam", "eps": 1e-8})
 
 
 def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
         train_fy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    builder = dropout_builder(train_fy)
-    assert "dropout" in unsupported(builder, [])
+    builder = batch_norm_builder(train_fy)
+    assert "batch-norm" in unsupported(builder, [])
     assert unsupported(final_model(train_fy), [partial(SWA, start_epoch=1, renewal_period=1)]) is None
     early = partial(EarlyStopping, patience=2)  # patience is the engine's own argument, not a callback
     assert "EarlyStopping" in unsupported(final_model(train_fy), [early])
-    with pytest.raises(Unsupported, match="dropout"):
+    with pytest.raises(Unsupported, match="batch-norm"):
         batched_train(train_fy, builder, [0], 1, tmp_path / "x", [], None, 256, [1])
     job = Job(train_fy, builder, 1, 1, tmp_path / "x", [], None, 256, 1)
     assert choose("batched", job, what="a trial").name == "lumin"
@@ -189,6 +199,24 @@ def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
     fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", seed=1, engine="batched",
                                         what="a trial")
     assert fell_back.config["engine"] == "lumin" and "cannot train a trial" in capsys.readouterr().out
+
+
+def test_batched_dropout_draws_lumins_masks(train_fy: Any, tmp_path: Path) -> None:
+    # Each member draws its dropout masks from its own generator, started where LUMIN's training of it alone starts;
+    # members of unequal batch counts (validation folds of different sizes) draw only for the batches they have.
+    builder = dropout_builder(train_fy)
+    assert unsupported(builder, []) is None
+    torch.set_num_threads(1)
+    lumin = training.train_ensemble(train_fy, builder, 3, 2, tmp_path / "lumin", seed=8)
+    batched = training.train_ensemble(train_fy, builder, 3, 2, tmp_path / "batched", seed=8, engine="batched")
+    assert batched.config["engine"] == "batched"
+    np.testing.assert_allclose(losses(batched), losses(lumin), rtol=RELATIVE)
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        np.testing.assert_allclose(b.history[0]["Training"], a.history[0]["Training"], rtol=RELATIVE)
+    alone = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "alone", seed=8, engine="batched")
+    # the first member's masks do not depend on the members beside it (another mask moves a loss by about 1e-2)
+    assert alone.members[0].history[0]["Training"][:9] == pytest.approx(
+        batched.members[0].history[0]["Training"][:9], rel=1e-6)
 
 
 def test_batched_swa_equals_lumins_where_the_average_is_the_state_kept(train_fy: Any, tmp_path: Path) -> None:

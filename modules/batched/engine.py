@@ -148,13 +148,16 @@ class _Run:
                 if folder.exists():
                     shutil.rmtree(folder)
                 folder.mkdir(parents=True)
-        self.models = []
+        self.models, rng_states = [], []
         for seed in seeds:  # each member's Model is built right after its seeding, as LUMIN's training builds it
             seed_everything(seed)
             self.models.append(Model(model_builder))
+            rng_states.append(torch.get_rng_state())  # where its dropout draws start
         settings = _optimiser_settings(self.models[0])
         self.device = chosen_device(device)
         self.net = StackedNetwork([m.model for m in self.models], device=self.device)
+        if self.net.dropout:
+            self.net.use_generators(rng_states)
         self.fy, self.indices, self.bs, self.size = fy, indices, bs, len(indices)
         self.feats = fy.cont_feats + fy.cat_feats
         self.folds, self.n_total = _folds(fy), n_events(fy)
@@ -247,7 +250,7 @@ class _Run:
                 self.drivers[k].batch_begins()
             lr, beta1 = np.array([d.lr for d in self.drivers]), np.array([d.mom for d in self.drivers])
             batch = slice(step * bs, (step + 1) * bs)
-            logits, cache = self.net.forward(x[:, batch], keep=True)
+            logits, cache = self.net.forward(x[:, batch], keep=True, rows=stepping)
             p = torch.sigmoid(logits)
             self.net.backward(cache, _bce_gradient(p, y[:, batch], w[:, batch], bs))
             with torch.no_grad():

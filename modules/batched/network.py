@@ -7,7 +7,7 @@ chain of linear layers and element-wise activations), which avoids autograd's bo
 every gradient straight into one flat buffer that the optimiser updates in a few operations.
 
 Supported: LUMIN's `CatEmbHead` (entity embeddings, no dropout), a `FullyConnected` body (plain or dense, ReLU or
-Swish, no batch-norm, dropout or residual connections) or a `MultiBlock` of such blocks (with or without
+Swish, with or without dropout, no batch-norm or residual connections) or a `MultiBlock` of such blocks (with or without
 single-neuron bottlenecks), and a single-output sigmoid `ClassRegMulti` tail, i.e. every network of experiments
 0-16 and 18-23. `Unsupported` says which part of any other network is not.
 """
@@ -59,6 +59,7 @@ class Chain:
     dense: bool
     prefix: str
     lumin: str
+    dropout: float = 0.0
 
     def inputs_of(self, k: int) -> int:
         """Width of layer k's input: the block's input, or (dense) that and every earlier layer's output."""
@@ -72,16 +73,18 @@ def _chain(block: Any, cols: list[int] | None, bottleneck: tuple[list[int], str]
     """A LUMIN FullyConnected block as a Chain, or `Unsupported` naming what it has that the engine lacks."""
     from lumin.nn.models.blocks.body import FullyConnected
 
-    if not isinstance(block, FullyConnected) or block.res or block.bn or block.do:
+    if not isinstance(block, FullyConnected) or block.res or block.bn:
         raise Unsupported(f"body {type(block).__name__} (the batched engine has FullyConnected blocks, plain or "
-                          "dense, without batch-norm, dropout or residual connections)")
-    if any(len(layer) != 2 or not isinstance(layer[0], torch.nn.Linear) for layer in block.layers):
-        raise Unsupported("body layers other than one Linear and one activation each")
+                          "dense, with or without dropout, without batch-norm or residual connections)")
+    length = 3 if block.do else 2
+    if any(len(layer) != length or not isinstance(layer[0], torch.nn.Linear) or
+           (block.do and type(layer[2]) is not torch.nn.Dropout) for layer in block.layers):
+        raise Unsupported("body layers other than one Linear, one activation and optionally dropout each")
     acts = {_activation(layer[1]) for layer in block.layers}
     if len(acts) != 1:
         raise Unsupported("a body mixing activations")
     return Chain(cols, bottleneck, block.n_in, [layer[0].out_features for layer in block.layers], acts.pop(),
-                 bool(block.dense), prefix, lumin)
+                 bool(block.dense), prefix, lumin, float(block.do or 0.0))
 
 
 def _describe(network: torch.nn.Module) -> tuple[int, list[tuple[int, int]], list[Chain]]:
@@ -155,12 +158,39 @@ class StackedNetwork:
         self.bottleneck_columns = [None if c.bottleneck is None else torch.tensor(c.bottleneck[0], device=self.device)
                                    for c in self.chains]
         self.grad = torch.zeros_like(self.theta)
+        self.generators: list[torch.Generator] | None = None
+        """Each member's own torch generator for its dropout masks (`use_generators`), drawn as LUMIN's training of
+        the member alone draws them."""
         # Views made once: theta and grad are only ever changed in place, so these stay valid.
         self.p = {name: self.view(self.theta, name) for name in self.layout.slots}
         self.g = {name: self.view(self.grad, name) for name in self.layout.slots}
         self.p_t = {name: view.transpose(1, 2) for name, view in self.p.items() if name.split(".")[-1][0] == "w"}
         for i, network in enumerate(networks):
             self.load(i, network)
+
+    @property
+    def dropout(self) -> bool:
+        """Whether any layer drops out (then training needs `use_generators`)."""
+        return any(chain.dropout for chain in self.chains)
+
+    def use_generators(self, states: list[Tensor]) -> None:
+        """Give member k a CPU generator in the state `states[k]`: the state torch's global generator had when LUMIN
+        would start training the member (dropout draws nothing else in its training)."""
+        self.generators = []
+        for state in states:
+            generator = torch.Generator()
+            generator.set_state(state)
+            self.generators.append(generator)
+
+    def _masks(self, chain: Chain, k: int, batch: int, rows: Any) -> Tensor:
+        """Layer k's dropout factors for every member (members, batch, width): for each member in `rows` (those
+        stepping) torch's own draw from its generator, as `nn.Dropout` makes it in training (a Bernoulli(1 - p)
+        mask divided by 1 - p); zeros for the rest, whose padded events count for nothing."""
+        keep = 1 - chain.dropout
+        noise = torch.zeros(self.n_members, batch, chain.widths[k])
+        for m in (range(self.n_members) if rows is None else rows):
+            noise[m].bernoulli_(keep, generator=self.generators[m])
+        return noise.div_(keep).to(self.device)
 
     def _inputs_of(self, k: int) -> int:
         """Width of the single chain's layer k's input (kept for the vectorised test-time augmentation)."""
@@ -227,9 +257,9 @@ class StackedNetwork:
             out[..., column:column + dim] = self.p[f"emb{j}"][self.member_rows, codes[..., j]]
             column += dim
 
-    def forward(self, x: Tensor, keep: bool = False) -> tuple[Tensor, dict[str, Any]]:
+    def forward(self, x: Tensor, keep: bool = False, rows: Any = None) -> tuple[Tensor, dict[str, Any]]:
         """Logits (members, batch) of every member on its own events `x` (members, batch, features); with `keep`,
-        what the backward pass needs."""
+        training: what the backward pass needs, and dropout (drawn for the members `rows`, default all)."""
         n, batch = x.shape[:2]
         if not self.split:  # one chain: the head is written straight into its buffer
             head = None
@@ -238,7 +268,7 @@ class StackedNetwork:
             self._head(x, head)
         outs, caches = [], []
         for c, chain in enumerate(self.chains):
-            out, cache = self._chain_forward(c, chain, x, head, keep)
+            out, cache = self._chain_forward(c, chain, x, head, keep, rows)
             outs.append(out)
             caches.append(cache)
         last = outs[0] if len(outs) == 1 else torch.cat(outs, -1)
@@ -246,8 +276,8 @@ class StackedNetwork:
         cache = {"chains": caches, "last": last, "head": head, "codes": x[..., self.n_cont:].long()} if keep else {}
         return logits, cache
 
-    def _chain_forward(self, c: int, chain: Chain, x: Tensor, head: Tensor | None,
-                       keep: bool) -> tuple[Tensor, dict[str, Any]]:
+    def _chain_forward(self, c: int, chain: Chain, x: Tensor, head: Tensor | None, keep: bool,
+                       rows: Any = None) -> tuple[Tensor, dict[str, Any]]:
         """One chain's output for the batch, and (with `keep`) what its backward pass needs."""
         n, batch = x.shape[:2]
         depth, n_in, pre = len(chain.widths), chain.n_in, chain.prefix
@@ -266,7 +296,7 @@ class StackedNetwork:
                 z = torch.baddbmm(self.p[f"{pre}bn"], b_in, self.p_t[f"{pre}wn"])
                 block_in[..., n_cols:] = _act(z, chain.bottleneck[1])
                 bottleneck = {"in": b_in, "z": z, "sig": torch.sigmoid(z) if chain.bottleneck[1] == "swish" else None}
-        inputs, starts, zs, sig, a = [], [], [], [], block_in
+        inputs, starts, zs, sig, masks, a = [], [], [], [], [], block_in
         for k in range(depth):
             if chain.dense:
                 start = total - chain.inputs_of(k)
@@ -284,10 +314,13 @@ class StackedNetwork:
                     sig.append(s)
                 else:
                     out = torch.relu(z)
+                if chain.dropout:
+                    masks.append(self._masks(chain, k, batch, rows))
+                    out = out * masks[-1]
             if chain.dense and k < depth - 1:
                 acts[..., start - chain.widths[k]:start] = out
             a = out
-        cache = {"acts": acts, "inputs": inputs, "starts": starts, "zs": zs, "sig": sig,
+        cache = {"acts": acts, "inputs": inputs, "starts": starts, "zs": zs, "sig": sig, "masks": masks,
                  "bottleneck": bottleneck} if keep else {}
         return a, cache
 
@@ -321,6 +354,8 @@ class StackedNetwork:
         input (members, batch, chain input width)."""
         depth, pre, d_acts = len(chain.widths), chain.prefix, None
         for k in range(depth - 1, -1, -1):
+            if chain.dropout:
+                g = g * cache["masks"][k]
             g = _act_grad(g, cache["zs"][k], chain.act, cache["sig"][k] if chain.act == "swish" else None)
             self.g[f"{pre}w{k}"].copy_(torch.bmm(g.transpose(1, 2), cache["inputs"][k]))
             self.g[f"{pre}b{k}"].copy_(g.sum(1, keepdim=True))
