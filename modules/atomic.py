@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,24 @@ def umask() -> int:
 
 
 def as_open_would(path: Path | str) -> None:
-    """Give a file or folder made by mkstemp or mkdtemp (readable by its owner only) the permissions open() or
-    mkdir() would have given it under the user's umask, so that records, caches and members in a shared folder can
-    be read by the others the umask lets read them."""
+    """Give a folder made by mkdtemp (or a file by mkstemp), which only its owner can read, the permissions mkdir()
+    or open() would have given it under the user's umask, so that caches in a shared folder can be read by the
+    others the umask lets read them."""
     full = 0o777 if os.path.isdir(path) else 0o666
     os.chmod(path, full & ~umask())
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Replace `path` with `text` in one step (the file's permissions as open() would make them)."""
+def write_with(path: Path, write: Callable[[Path], None], before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with what `write(temporary_path)` writes (the temporary name keeps `path`'s suffix, from which
+    NumPy and Matplotlib tell the format) in one step; `before_replace()` runs once the new file is safely written,
+    just before it takes the old one's place (to keep a copy of the old one, say)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}{path.suffix}"  # made by `write`, so with the umask's mode
     try:
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text)
-        as_open_would(tmp)
+        write(tmp)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -48,13 +51,25 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
+def write_text(path: Path, text: str, before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with `text` in one step (see `write_with`)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "x") as stream:
+            stream.write(text)
+
+    return write_with(path, write, before_replace)
+
+
 def _plain(value: Any) -> Any:
     """NumPy numbers as Python numbers; anything else JSON cannot hold (paths, ...) as its text."""
     if hasattr(value, "item") and callable(value.item):
-        return value.item()
+        try:
+            return value.item()
+        except (ValueError, TypeError, RuntimeError):  # an array of several numbers: as its text, as before
+            pass
     return str(value)
 
 
-def write_json(path: Path, data: Any, indent: int | None = 1) -> Path:
-    """Replace `path` with `data` as JSON in one step."""
-    return write_text(path, json.dumps(data, indent=indent, default=_plain) + "\n")
+def write_json(path: Path, data: Any, indent: int | None = 1, before_replace: Callable[[], None] | None = None) -> Path:
+    """Replace `path` with `data` as JSON in one step (see `write_text`)."""
+    return write_text(path, json.dumps(data, indent=indent, default=_plain) + "\n", before_replace)

@@ -7,15 +7,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modules import hardware, info, paths
-from modules.atomic import as_open_would
+from modules import atomic, hardware, info, paths, record
 from modules.errors import UserError
 
 MACHINES_FILE = Path(os.environ.get("HIGGSML_MACHINES", paths.PROJECT_ROOT / "machines.toml"))
@@ -145,6 +143,10 @@ class Experiment:
         self.versions: dict[str, str] = info.versions()
         self.started, self.finished = _now(), None
         self.load: dict[str, list[float] | None] = {"started": _load_average(), "finished": None}
+        self.code = record.code_version()
+        """The code this run runs (taken at its start: a commit made while it trains is not its code)."""
+        self.run: record.RunSpec | None = None
+        """How to repeat the run (`higgsml run --like`): set by `session.start`."""
 
     def __repr__(self) -> str:
         lines = [f"Experiment {self.name} on {self.machine} ({self.description}), seed {self.seed}"]
@@ -161,33 +163,29 @@ class Experiment:
     def path(self) -> Path:
         return self.results_dir / f"{run_label(self.name, self.machine)}.json"
 
+    def to_record(self) -> record.RunRecord:
+        """The run as the record schema holds it."""
+        return record.RunRecord(self.name, self.machine, self.results, self.seed, self.description, self.config,
+                                self.dataset, self.hardware, self.versions, self.started, self.finished, self.load,
+                                self.code, self.run)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"exp_name": self.name, "machine": self.machine, "seed": self.seed, "description": self.description,
-                "results": self.results, "config": self.config, "dataset": self.dataset, "hardware": self.hardware,
-                "versions": self.versions, "started": self.started, "finished": self.finished,
-                "load_average": self.load}
+        return self.to_record().to_dict()
 
     def save(self, history: Path | None = None) -> Path:
-        """Write the JSON atomically (temporary file, then rename) and return its path. With `history`, a record
-        already at the path is first copied there (`<experiment>_<machine>_<its finish time>.json`), so replacing a
-        finished run never loses it. A failure (read-only folder, full disk) is one UserError line and leaves any
-        earlier record as it was."""
+        """Write the record atomically (`modules.atomic`) and return its path. With `history`, a record already at
+        the path is first copied there (`<experiment>_<machine>_<its finish time>.json`), so replacing a finished run
+        never loses it. A failure (read-only folder, full disk) is one UserError line and leaves any earlier record as
+        it was."""
         self.finished = _now()
         self.load["finished"] = _load_average()
-        text = json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+        def keep_earlier() -> None:
+            if history is not None and self.path.exists():
+                keep_in_history(self.path, history)
+
         try:
-            self.results_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.results_dir)
-            try:
-                with os.fdopen(fd, "w") as stream:
-                    stream.write(text)
-                as_open_would(tmp)
-                if history is not None and self.path.exists():
-                    keep_in_history(self.path, history)
-                os.replace(tmp, self.path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            atomic.write_json(self.path, self.to_dict(), indent=2, before_replace=keep_earlier)
         except OSError as err:
             raise UserError(f"{self.path}: the record could not be written ({err.strerror or err}); any earlier "
                             f"record there is unchanged") from None
@@ -195,19 +193,19 @@ class Experiment:
 
     @classmethod
     def from_json(cls, path: Path | str) -> Experiment:
-        """Rebuild an experiment from its JSON (also the paper's published files, which hold only the metrics)."""
+        """Rebuild an experiment from its record (also the paper's published files, which hold only the metrics),
+        read and checked by `record.read`; a bad record is one UserError line naming the file."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise UserError(f"{path}: cannot read experiment JSON: {err}") from None
+            found = record.read(path)
+        except record.RecordError as err:
+            raise UserError(f"{path}: {err}") from None
         exp = cls.__new__(cls)
-        exp.name, exp.machine = data["exp_name"], data["machine"]
-        exp.seed, exp.description = data.get("seed"), data.get("description", "")
+        exp.name, exp.machine, exp.seed, exp.description = found.exp_name, found.machine, found.seed, found.description
         exp.results_dir = path.parent
-        exp.results, exp.config = data.get("results", {}), data.get("config", {})
-        exp.dataset, exp.hardware = data.get("dataset", {}), data.get("hardware", {})
-        exp.versions = data.get("versions", {})
-        exp.started, exp.finished = data.get("started"), data.get("finished")
-        exp.load = data.get("load_average", {"started": None, "finished": None})
+        exp.results, exp.config, exp.dataset = found.results, found.config, found.dataset
+        exp.hardware, exp.versions = found.hardware, found.versions
+        exp.started, exp.finished = found.started, found.finished
+        exp.load = found.load_average or {"started": None, "finished": None}
+        exp.code, exp.run = found.code, found.spec()
         return exp

@@ -8,11 +8,12 @@ that have a full result.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 from modules import paths
 from modules.catalogue import experiment_info, experiments
+from modules.results.records import read_record
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,14 +22,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def machines_with_results(results_dir: Path) -> dict[str, list[str]]:
     """Experiment name -> machines with a full result in `results_dir`, read from the records themselves (machine
-    names may contain underscores, so file names alone are ambiguous); unreadable files are skipped."""
+    names may contain underscores, so file names alone are ambiguous); a bad record is named, with what is wrong, on
+    stderr and skipped."""
     found: dict[str, list[str]] = {}
     for path in sorted(results_dir.glob("*.json")):
         try:
-            record = json.loads(path.read_text())
-            found.setdefault(record["exp_name"], []).append(record["machine"])
-        except (OSError, ValueError, KeyError, TypeError):
+            record = read_record(path)
+        except ValueError as err:
+            print(f"{path}: skipped, {err}", file=sys.stderr)
             continue
+        found.setdefault(record.exp_name, []).append(record.machine)
     return found
 
 

@@ -4,12 +4,13 @@ without the notebook; LUMIN's own plotting functions are captured the same way w
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from modules import atomic
 
 FORMATS = (".png", ".pdf")
 
@@ -25,15 +26,8 @@ def style() -> contextlib.AbstractContextManager[None]:
 def save_figure(fig: Any, stem: Path) -> list[Path]:
     """Write `fig` as stem.png and stem.pdf, each through a temporary name, and return the paths."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in FORMATS:
-        target = stem.with_suffix(fmt)
-        tmp = target.with_name(f".{target.name}.tmp{fmt}")
-        fig.savefig(tmp, bbox_inches="tight", dpi=150)
-        os.replace(tmp, target)
-        written.append(target)
-    return written
+    return [atomic.write_with(stem.with_suffix(fmt), lambda tmp: fig.savefig(tmp, bbox_inches="tight", dpi=150))
+            for fmt in FORMATS]
 
 
 @contextlib.contextmanager

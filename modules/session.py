@@ -25,6 +25,7 @@ from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
 from modules.models.original import SUB_EPOCHS_PER_EPOCH
 from modules.progress import FILE, Progress
+from modules.record import RunSpec
 
 EXPERIMENT_FOLDER = re.compile(r"^\d+_\S+$")
 
@@ -226,6 +227,7 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     progress.stage("preparing the data")
     source = sources.resolve(dataset, events=scale.simulated_events)
     print(source.description)
+    experiment.run = RunSpec(name, machine, quick, sources.spec_of(source), engine, scheduler, device)
     seed = experiment.seed if split_seed is None else split_seed
     origin = f"seed {seed}" + ("" if split_seed is not None else f" of machine {machine}")
     options = dataclasses.replace(options or PrepareOptions(), seed=seed, max_events=scale.max_events)

@@ -115,6 +115,8 @@ class SignedMember:
         from modules.batched.network import StackedNetwork, Unsupported
 
         net = StackedNetwork([network])  # raises Unsupported for what it cannot run
+        if net.split:
+            raise Unsupported("a split body (its blocks read different inputs)")
         if net.n_cont != groups.n_cont or tuple(rows for rows, _ in net.tables) != groups.cardinalities:
             raise Unsupported("inputs other than the fold file's continuous features and embedded codes")
         p = {name: view[0] for name, view in net.p.items()}

@@ -29,7 +29,7 @@ from modules.batched.engine import train as batched_train
 from modules.batched.engine import unsupported
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import fold_yielder
-from modules.models.original import SWA, OneCycle
+from modules.models.original import SWA, EarlyStopping, OneCycle
 from modules.training.engines import choose
 from modules.training.job import Job
 from modules.training.loop import max_ams
@@ -58,10 +58,33 @@ def growing_builder(fy: Any) -> Any:
                         opt_args={"opt": "adam", "eps": 1e-8, "weight_decay": 1e-4})
 
 
-@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu", "growing dense swish"])
+def split_builder(fy: Any, kind: str) -> Any:
+    """Experiments 14-16's kinds of body (LUMIN's MultiBlock): DER and PRI features in separate blocks, the same with
+    a single-neuron bottleneck into each block (here a linear one for the plain ReLU block), and wide-deep."""
+    from lumin.nn.models.blocks.body import FullyConnected, MultiBlock
+    from lumin.nn.models.helpers import CatEmbedder
+
+    from modules.models import bodies
+
+    feats = fy.cont_feats + fy.cat_feats
+    der, pri = bodies.der_features(feats), bodies.pri_features(feats)
+    wide = partial(FullyConnected, depth=1, width=12, act="swish")
+    deep = partial(FullyConnected, depth=3, width=10, act="swish", dense=True)
+    plain = partial(FullyConnected, depth=2, width=9, act="relu")
+    blocks, per_block, extra = {"split": ([wide, deep], [der, pri], {}),
+                                "bottleneck": ([plain, deep], [der, pri], {"bottleneck_sz": 1}),
+                                "wide-deep": ([wide, deep], [der, feats], {})}[kind]
+    body = partial(MultiBlock, blocks=blocks, feats_per_block=per_block, **extra)
+    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
+                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]), body=body,
+                        opt_args={"opt": "adam", "eps": 1e-8})
+
+
+@pytest.mark.parametrize("kind", ["dense swish with embedding", "plain relu", "growing dense swish", "split",
+                                  "bottleneck", "wide-deep"])
 def test_stacked_gradients_equal_autograd_through_lumin_networks(train_fy: Any, kind: str) -> None:
     builder = {"dense swish with embedding": final_model, "plain relu": relu_builder,
-               "growing dense swish": growing_builder}[kind](train_fy)
+               "growing dense swish": growing_builder}.get(kind, partial(split_builder, kind=kind))(train_fy)
     models = []
     for seed in range(3):
         torch.manual_seed(seed)
@@ -140,23 +163,80 @@ def test_batched_early_stopping_stops_where_lumin_does(train_fy: Any, tmp_path: 
         assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
 
 
+def batch_norm_builder(fy: Any) -> Any:
+    """A network the batched engine does not have: batch normalisation in the body."""
+    return ModelBuilder("classification", cont_feats=fy.cont_feats + fy.cat_feats, n_out=1,
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 2, "bn": True}},
+                        opt_args={"opt": "adam"})
+
+
+def dropout_builder(fy: Any) -> Any:
+    """The search's kind of network with dropout: a dense Swish body, 10% of each layer's outputs dropped."""
+    from lumin.nn.models.helpers import CatEmbedder
+
+    return ModelBuilder("classification", cont_feats=fy.cont_feats, n_out=1,
+                        cat_embedder=CatEmbedder.from_fy(fy, emb_szs=[3]),
+                        model_args={"body": {"act": "swish", "width": 20, "depth": 3, "dense": True, "do": 0.1}},
+                        opt_args={"opt": "adam", "eps": 1e-8})
+
+
 def test_what_the_batched_engine_cannot_train_is_named_and_falls_back_to_lumin(
         train_fy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    builder = final_model(train_fy)
-    swa = partial(SWA, start_epoch=1, renewal_period=1)
-    assert "SWA" in unsupported(builder, [swa])
-    assert unsupported(builder, []) is None
-    with pytest.raises(Unsupported, match="SWA"):
-        batched_train(train_fy, builder, [0], 1, tmp_path / "x", [swa], None, 256, [1])
-    job = Job(train_fy, builder, 1, 1, tmp_path / "x", [swa], None, 256, 1)
-    assert choose("batched", job, what="experiment 9").name == "lumin"
-    assert "cannot train experiment 9" in capsys.readouterr().out
-    assert choose("batched", replace(job, cb_partials=[]), what="experiment 13").name == "batched"
+    builder = batch_norm_builder(train_fy)
+    assert "batch-norm" in unsupported(builder, [])
+    assert unsupported(final_model(train_fy), [partial(SWA, start_epoch=1, renewal_period=1)]) is None
+    early = partial(EarlyStopping, patience=2)  # patience is the engine's own argument, not a callback
+    assert "EarlyStopping" in unsupported(final_model(train_fy), [early])
+    with pytest.raises(Unsupported, match="batch-norm"):
+        batched_train(train_fy, builder, [0], 1, tmp_path / "x", [], None, 256, [1])
+    job = Job(train_fy, builder, 1, 1, tmp_path / "x", [], None, 256, 1)
+    assert choose("batched", job, what="a trial").name == "lumin"
+    assert "cannot train a trial" in capsys.readouterr().out
+    assert choose("batched", replace(job, model_builder=final_model(train_fy)), what="experiment 13").name == \
+        "batched"
     with pytest.raises(ValueError, match="fastest"):
         choose("fastest", job)
-    fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", cb_partials=[swa], seed=1,
-                                        engine="batched", what="experiment 9")
-    assert fell_back.config["engine"] == "lumin" and "cannot train experiment 9" in capsys.readouterr().out
+    fell_back = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "y", seed=1, engine="batched",
+                                        what="a trial")
+    assert fell_back.config["engine"] == "lumin" and "cannot train a trial" in capsys.readouterr().out
+
+
+def test_batched_dropout_draws_lumins_masks(train_fy: Any, tmp_path: Path) -> None:
+    # Each member draws its dropout masks from its own generator, started where LUMIN's training of it alone starts;
+    # members of unequal batch counts (validation folds of different sizes) draw only for the batches they have.
+    builder = dropout_builder(train_fy)
+    assert unsupported(builder, []) is None
+    torch.set_num_threads(1)
+    lumin = training.train_ensemble(train_fy, builder, 3, 2, tmp_path / "lumin", seed=8)
+    batched = training.train_ensemble(train_fy, builder, 3, 2, tmp_path / "batched", seed=8, engine="batched")
+    assert batched.config["engine"] == "batched"
+    np.testing.assert_allclose(losses(batched), losses(lumin), rtol=RELATIVE)
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        np.testing.assert_allclose(b.history[0]["Training"], a.history[0]["Training"], rtol=RELATIVE)
+    alone = training.train_ensemble(train_fy, builder, 1, 1, tmp_path / "alone", seed=8, engine="batched")
+    # the first member's masks do not depend on the members beside it (another mask moves a loss by about 1e-2)
+    assert alone.members[0].history[0]["Training"][:9] == pytest.approx(
+        batched.members[0].history[0]["Training"][:9], rel=1e-6)
+
+
+def test_batched_swa_equals_lumins_where_the_average_is_the_state_kept(train_fy: Any, tmp_path: Path) -> None:
+    # A high constant LR (2e-2): the averages validate better than the live weights, so the state kept is SWA's
+    # (the branch a quick run of experiments 9-11 never reaches); renewals every 2 sub-epochs compare the averages.
+    builder = final_model(train_fy)
+    builder.opt_args["lr"] = 2e-2
+    swa = partial(SWA, start_epoch=2, renewal_period=2)
+    torch.set_num_threads(1)
+    lumin = training.train_ensemble(train_fy, builder, 2, 2, tmp_path / "lumin", cb_partials=[swa], patience=4,
+                                    seed=5)
+    batched = training.train_ensemble(train_fy, builder, 2, 2, tmp_path / "batched", cb_partials=[swa], patience=4,
+                                      seed=5, engine="batched")
+    assert batched.config["engine"] == "batched"
+    for a, b in zip(lumin.members, batched.members, strict=True):
+        assert a.result["loss"] == min(a.history[0]["SWA"]) < min(a.history[0]["Validation"])
+        np.testing.assert_allclose(b.history[0]["SWA"], a.history[0]["SWA"], rtol=RELATIVE)
+        np.testing.assert_allclose(b.history[0]["Validation"], a.history[0]["Validation"], rtol=RELATIVE)
+        assert b.result["loss"] == pytest.approx(a.result["loss"], rel=RELATIVE)
+        assert b.epochs == a.epochs
 
 
 def test_members_of_one_engine_are_not_reused_by_the_other(train_fy: Any, tmp_path: Path) -> None:
@@ -200,3 +280,21 @@ def test_the_speed_benchmark_runs_short_and_writes_nothing_into_the_project(tmp_
     assert "largest relative difference" in done.stdout and "training throughput (b)" in done.stdout
     assert {p: p.stat().st_mtime for p in paths.RESULTS_DIR.rglob("*.json")} == before
     assert (sorted(paths.WEIGHTS_DIR.glob("*")) if paths.WEIGHTS_DIR.exists() else []) == weights
+
+
+def test_the_ladder_benchmark_runs_both_engines_and_prints_equal_scores(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from modules import paths
+
+    env = {**os.environ, "HIGGSML_DATA_DIR": str(tmp_path / "data"), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, "benchmarks/bench_ladder.py", "--quick", "--only", "9"],
+                          capture_output=True, text=True, env=env, timeout=900, cwd=paths.PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = next(line for line in done.stdout.splitlines() if line.split()[:1] == ["9"]).split()
+    train_l, train_b, score_l, score_b = map(float, row[1:5])
+    assert min(train_l, train_b, score_l, score_b) > 0
+    assert row[5] == row[6] and row[7] == row[8]  # val AMS and public AMS of the two engines, to 4 decimals
+    assert "ratios batched/LUMIN: training" in done.stdout

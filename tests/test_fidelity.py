@@ -12,9 +12,7 @@ one setting is caught.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 import tomllib
 from collections.abc import Iterator
 from functools import partial
@@ -23,9 +21,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from notebook_capture import NotebookCapture
 
-from modules import paths, runner, session, training
-from modules.models import ensembles, original, schedules
+from modules import paths, session, training
+from modules.models import original
 from modules.models.describe import describe_model
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -36,64 +35,11 @@ NB = 3
 """Batches per sub-epoch when the schedules are replayed (any number works: every length is in sub-epochs)."""
 
 
-class Captured(Exception):
-    """Raised once a notebook has asked for its ensemble: everything the test needs is known."""
-
-
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """`capture("13")` runs notebook 13 up to its ensemble with the full scale on quick data and returns what it
     passed to training and to the ensemble."""
-    root = tmp_path_factory.mktemp("fidelity")
-    cache: dict[str, dict[str, Any]] = {}
-    real_start = session.start
-    os.environ.setdefault("MPLBACKEND", "Agg")
-
-    def start(*args: Any, **kwargs: Any) -> session.Session:
-        run = real_start(*args, **kwargs)
-        run.scale = dataclasses.replace(session.FULL)  # the study's numbers, on quick mode's small data
-        return run
-
-    def run(number: str) -> dict[str, Any]:
-        if number not in cache:
-            seen: dict[str, Any] = {}
-
-            def train(self: Any, train_fy: Any, model_builder: Any, n_epochs: int, cb_partials: Any = None,
-                      patience: Any = None, n_models: Any = None) -> Any:
-                seen.update(builder=model_builder, n_epochs=n_epochs, cb_partials=list(cb_partials or []),
-                            patience=patience, n_models=self.scale.n_models if n_models is None else n_models)
-                member = SimpleNamespace(recorder=None)
-                return SimpleNamespace(members=[member])
-
-            def ensemble(kind: str) -> Any:
-                def build(trained: Any, model_builder: Any, **kwargs: Any) -> Any:
-                    seen["ensemble"] = (kind, kwargs)
-                    raise Captured
-                return build
-
-            _, notebook = runner.find_experiment(number)
-            with pytest.MonkeyPatch.context() as mp:
-                mp.setattr(paths, "DATA_DIR", root / "data")
-                mp.setattr(paths, "RESULTS_DIR", root / "results")
-                mp.setattr(paths, "WEIGHTS_DIR", root / "weights")
-                mp.setattr(session, "start", start)
-                mp.setattr(session.Session, "train", train)
-                mp.setattr(schedules, "plot_schedule", lambda *a, **k: [])
-                mp.setattr(ensembles, "load_ensemble", ensemble("plain"))
-                mp.setattr(ensembles, "snapshot_ensemble", ensemble("snapshot"))
-                namespace: dict[str, Any] = {}
-                try:
-                    namespace = runner.run_in_process(notebook, {"MACHINE": "local", "DATASET": "auto",
-                                                                 "QUICK": True})
-                except Captured:
-                    pass
-                for value in namespace.values():
-                    if hasattr(value, "foldfile"):
-                        value.close()
-            cache[number] = seen
-        return cache[number]
-
-    yield run
+    yield NotebookCapture(tmp_path_factory.mktemp("fidelity"), full=True)
 
 
 def replay(cb_partials: list[Any], lr: float, member: int, sub_epochs: int) -> tuple[np.ndarray, np.ndarray]:

@@ -231,3 +231,19 @@ def test_the_viewing_notebook_runs_headless_on_whatever_results_exist(folder: Pa
     assert "3.72" not in outputs and "3.73" not in outputs and "private" not in outputs.replace(
         "private scores hidden", "")  # blind
     assert len(list((tmp_path / "plots").glob("*.png"))) == 4
+
+
+def test_one_table_holds_every_record_with_its_metrics_and_errors(folder: Path) -> None:
+    from modules import results
+
+    table = results.table(folder)
+    assert len(table) == 7 and sorted(table.machine) == ["a", "a", "b", "c", "c", "d", "quick"]
+    assert sorted(line.split(": skipped")[0].rsplit("/", 1)[-1] for line in table.attrs["skipped"]) == [
+        f"{FINAL}_half.json", "corrupt.json"]
+    row = table[(table.experiment == FINAL) & (table.machine == "c")].iloc[0]
+    assert (row.test_public_ams, row.test_public_ams_mean_se) == (3.9, 0.05) and row.test_public_ams_mean == 3.9 + 0.01
+    assert row.device == "Test GPU" and row.engine == "lumin" and row.study and row.schema_version == 1
+    assert row.dataset == "aaaa" and row.simulated and row.train_time == 30.0 and "test_public_ams_se" not in table
+    assert not table[table.machine == "quick"].study.iloc[0]
+    studied = table[table.study & table.simulated & (table.experiment == FINAL)]
+    assert Result.from_table(studied).scores == results_of(folder, FINAL).scores

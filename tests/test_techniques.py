@@ -146,7 +146,7 @@ def test_swa_averages_differ_from_the_last_weights_and_are_validated(notebook_ru
     namespace = notebook_run("9")
     for member in namespace["trained"].members:
         swa = member.callback(SWA)
-        assert swa.swa_n >= 2, "several epochs were averaged"
+        assert swa.clock.swa_n >= 2, "several epochs were averaged"
         assert _max_difference(swa.weights, member.recorder.last_weights) > 1e-4
         history = member.history[0]
         assert len(history["SWA"]) == len(history["Validation"])
@@ -299,11 +299,11 @@ def test_test_time_predictions_are_the_mean_over_eight_transformed_copies(notebo
     assert np.abs(table.pred.to_numpy() - plain).max() > 1e-4, "the copies do change the predictions"
 
 
-@pytest.mark.parametrize(("number", "shared_signs"), [("13", True), ("4", True), ("14", False)])
+@pytest.mark.parametrize(("number", "shared_signs"), [("13", True), ("4", True), ("7", True), ("14", False)])
 def test_vectorised_test_time_augmentation_equals_lumins(notebook_run: Any, tmp_path: Path, number: str,
                                                          shared_signs: bool) -> None:
-    """The dense Swish body (13) and the plain ReLU body (4) run the shared-sign way; the split body (14) runs
-    LUMIN's own network on the 8 copies. Either way the predictions are LUMIN's."""
+    """The dense Swish body (13), the plain ReLU body (4) and a snapshot ensemble's states (7) run the shared-sign
+    way; the split body (14) runs LUMIN's own network on the 8 copies. Either way the predictions are LUMIN's."""
     from modules import tta
     from modules.folds import fold_yielder
 

@@ -13,6 +13,7 @@ precision at first and drift apart only as far as any two runs of one training o
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,10 @@ import numpy as np
 import torch
 
 from modules.batched.device import chosen_device, from_host
-from modules.batched.member import Driver, Stream, augment, check_callbacks
+from modules.batched.member import BatchLoss, Driver, Stream, augment, check_callbacks
 from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
-from modules.models.original import SUB_EPOCHS_PER_EPOCH
+from modules.models.original import SUB_EPOCHS_PER_EPOCH, SWAClock, running_average
 from modules.progress import Progress
 from modules.training.loop import max_ams
 from modules.training.member import Member, Schedule, seed_everything
@@ -116,27 +117,52 @@ def _bce_gradient(p: torch.Tensor, y: torch.Tensor, w: torch.Tensor, bs: int) ->
     return (p - y) / variance.clamp(min=1e-12) * (w / bs) * variance
 
 
+class _SWA:
+    """The study's SWA (`original.SWA`) for every member at once: the two running averages of each member as stacked
+    weights, each member's clock, and the loss of its (older) average on its validation fold once known this
+    sub-epoch."""
+
+    def __init__(self, spec: Any, theta: torch.Tensor, drivers: list[Driver]) -> None:
+        self.weights, self.weights_new = theta.clone(), theta.clone()
+        self.clocks = [SWAClock(spec.start_epoch, spec.renewal_period) for _ in drivers]
+        cyclic = [d.fit_params.cyclic_cbs[-1] if d.fit_params.cyclic_cbs else None for d in drivers]
+        on_cycles = [c is not None if spec.update_on_cycle_end is None else spec.update_on_cycle_end for c in cyclic]
+        self.cyclic = [c if on else None for c, on in zip(cyclic, on_cycles, strict=True)]
+        self.loss: list[float | None] = [None] * len(drivers)
+
+
 class _Run:
     """One batched training in progress: the stacked network and its optimiser, each member's driver (LUMIN's
-    callbacks) and data stream, the folds in memory, and what is recorded per member."""
+    callbacks) and data stream, SWA's averages where it runs, the folds in memory, and what is recorded per
+    member."""
 
     def __init__(self, fy: Any, model_builder: Any, indices: list[int], cb_partials: list[Callable[[], Any]],
-                 patience: int | None, bs: int, seeds: list[int], device: Any = None) -> None:
+                 patience: int | None, bs: int, seeds: list[int], device: Any = None,
+                 savepath: Path | None = None) -> None:
         from lumin.nn.models.model import Model
 
-        check_callbacks(cb_partials)
-        self.models = []
+        schedules, swa = check_callbacks(cb_partials)
+        self.folders = [Path(savepath or ".") / f"model_id_{i}" for i in indices]
+        if savepath is not None:  # a member trained afresh starts from an empty folder, as LUMIN's loop does
+            for folder in self.folders:
+                if folder.exists():
+                    shutil.rmtree(folder)
+                folder.mkdir(parents=True)
+        self.models, rng_states = [], []
         for seed in seeds:  # each member's Model is built right after its seeding, as LUMIN's training builds it
             seed_everything(seed)
             self.models.append(Model(model_builder))
+            rng_states.append(torch.get_rng_state())  # where its dropout draws start
         settings = _optimiser_settings(self.models[0])
         self.device = chosen_device(device)
         self.net = StackedNetwork([m.model for m in self.models], device=self.device)
+        if self.net.dropout:
+            self.net.use_generators(rng_states)
         self.fy, self.indices, self.bs, self.size = fy, indices, bs, len(indices)
         self.feats = fy.cont_feats + fy.cat_feats
         self.folds, self.n_total = _folds(fy), n_events(fy)
-        self.drivers = [Driver(i, fy, bs, cb_partials, patience, settings["lr"], settings["betas"][0])
-                        for i in indices]
+        self.drivers = [Driver(i, fy, bs, schedules, patience, settings["lr"], settings["betas"][0],
+                               saver=self._saver(k), savepath=self.folders[k]) for k, i in enumerate(indices)]
         self.streams = [Stream(fy, seed, fy.n_folds, d.val_idx) for seed, d in zip(seeds, self.drivers, strict=True)]
         self.val = _validation_set(self.folds, self.feats, self.streams, [d.val_idx for d in self.drivers])
         self.val.update({key: self.val[key].to(self.device) for key in ("x", "targets", "weights")})
@@ -146,6 +172,10 @@ class _Run:
         self.best_ams, self.epochs = np.zeros(self.size), np.zeros(self.size, dtype=int)
         self.train_losses: list[list[float]] = [[] for _ in indices]
         self.val_losses: list[list[float]] = [[] for _ in indices]
+        self.swa = None if swa is None else _SWA(swa, self.net.theta, self.drivers)
+        self.swa_losses: list[list[float]] = [[] for _ in indices]
+        self.averages = None if swa is None else StackedNetwork([m.model for m in self.models], device=self.device)
+        """SWA's averages are evaluated on a second stacked network, whose weights are overwritten each time."""
         self.batches: list[list[int]] = [[] for _ in indices]
         self.live = np.ones(self.size, dtype=bool)
         """Members still training (not stopped by their callbacks)."""
@@ -156,11 +186,55 @@ class _Run:
         folds = {int(k): self.streams[k].next_fold() for k in live}
         for k in live:
             self.drivers[k].epoch_begins([folds[k]])
+            if self.swa is not None:
+                self.swa.loss[k] = None
         n_batches = self._train_slot(folds, live)
         for k in live:
             self.drivers[k].fold_ends()
             self.drivers[k].training_epoch_ends()
             self.batches[k].append(int(n_batches[k]))
+        if self.swa is not None:
+            self._swa_sub_epoch_ends(live)
+
+    def _saver(self, k: int) -> Callable[[Any], None]:
+        """How member k's driver saves a snapshot: its current weights as LUMIN's Model file."""
+        def save(path: Any) -> None:
+            self.models[k].model.load_state_dict(self.net.state_dict(k))
+            self.models[k].save(path)
+        return save
+
+    def _evaluate(self, theta: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Every member's validation loss and predictions with the weights `theta` (members, parameters)."""
+        self.averages.theta.copy_(theta)
+        return _validate(self.averages, self.val)
+
+    def _swa_sub_epoch_ends(self, live: np.ndarray) -> None:
+        """SWA after a training sub-epoch, as `original.SWA.on_epoch_end` for each live member: fold the state into
+        the averages, then compare the two averages where the clock says so (all such members in one pass)."""
+        swa, theta = self.swa, self.net.theta
+        comparing = []
+        for k in live:
+            cyclic = swa.cyclic[k]
+            average, compare = swa.clocks[k].sub_epoch_ends(cyclic is None or bool(cyclic.cycle_end))
+            if average is not None:
+                running_average(swa.weights[k], theta[k], average[0])
+                if average[1] is not None:
+                    running_average(swa.weights_new[k], theta[k], average[1])
+            if compare:
+                comparing.append(int(k))
+        if not comparing:
+            return
+        old = self._evaluate(swa.weights)[0] if any(swa.loss[k] is None for k in comparing) else None
+        new = self._evaluate(swa.weights_new)[0]
+        for k in comparing:
+            if swa.loss[k] is None:
+                swa.loss[k] = float(old[k])
+            better = float(new[k]) < swa.loss[k]
+            if better:
+                swa.loss[k] = float(new[k])
+                swa.weights[k] = swa.weights_new[k]
+            swa.clocks[k].compared(better)
+            swa.weights_new[k] = theta[k]
 
     def _train_slot(self, folds: dict[int, int], active: np.ndarray) -> np.ndarray:
         """Each active member's training fold `folds[k]`; returns each member's number of batches."""
@@ -176,13 +250,16 @@ class _Run:
                 self.drivers[k].batch_begins()
             lr, beta1 = np.array([d.lr for d in self.drivers]), np.array([d.mom for d in self.drivers])
             batch = slice(step * bs, (step + 1) * bs)
-            logits, cache = self.net.forward(x[:, batch], keep=True)
+            logits, cache = self.net.forward(x[:, batch], keep=True, rows=stepping)
             p = torch.sigmoid(logits)
             self.net.backward(cache, _bce_gradient(p, y[:, batch], w[:, batch], bs))
             with torch.no_grad():
-                loss_sum += _bce(p, y[:, batch], w[:, batch]).mean(1)
+                batch_loss = _bce(p, y[:, batch], w[:, batch]).mean(1)
+                loss_sum += batch_loss
             self.adam.step(self.net.theta, self.net.grad, lr, beta1, None if len(stepping) == self.size else stepping)
             for k in stepping:
+                if self.drivers[k].saves_cycles:
+                    self.drivers[k].fit_params.loss_val = BatchLoss(batch_loss, k)
                 self.drivers[k].batch_ends()
         sums = loss_sum.cpu().numpy()
         for k in active:  # LUMIN's training loss of a fold: the mean of its batch losses
@@ -190,20 +267,33 @@ class _Run:
         return n_batches
 
     def validate(self) -> float:
-        """Every live member on its validation fold after a sub-epoch: record the loss, keep the best state (ties: the
-        later one, as 0.5.1) with the AMS LUMIN reported for it, and let its callbacks see the loss (early stopping).
-        Returns the mean loss."""
+        """Every live member on its validation fold after a sub-epoch: record the loss (and SWA's), keep the best
+        state (the lower of the two; ties: the later one, as 0.5.1) with the AMS LUMIN reported for it, and let its
+        callbacks see the losses (early stopping). Returns the mean loss."""
         losses, preds = _validate(self.net, self.val)
-        for k in np.flatnonzero(self.live):
+        live = np.flatnonzero(self.live)
+        candidates = [(losses, preds, self.net.theta)]
+        if self.swa is not None:  # the average's loss, as SWA.get_loss gives it (known already after a comparison)
+            swa_losses, swa_preds = self._evaluate(self.swa.weights)
+            for k in live:
+                if self.swa.loss[k] is None:
+                    self.swa.loss[k] = float(swa_losses[k])
+                swa_losses[k] = self.swa.loss[k]
+                self.swa_losses[k].append(float(swa_losses[k]))
+            candidates.append((swa_losses, swa_preds, self.swa.weights))
+        for k in live:
             self.epochs[k] += 1
             self.val_losses[k].append(float(losses[k]))
-            if losses[k] <= self.best_loss[k]:
+            options = [float(c[0][k]) for c in candidates]
+            which = int(np.nanargmin(options))
+            if options[which] <= self.best_loss[k]:
+                chosen_preds, chosen_theta = candidates[which][1], candidates[which][2]
                 n_val = self.val["sizes"][k]
-                self.best_loss[k] = losses[k]
-                self.best_ams[k] = max_ams(preds[k, :n_val], self.val["targets"][k, :n_val].cpu().numpy(),
+                self.best_loss[k] = options[which]
+                self.best_ams[k] = max_ams(chosen_preds[k, :n_val], self.val["targets"][k, :n_val].cpu().numpy(),
                                            self.val["original"][k][:n_val], self.n_total)
-                self.best_theta[k] = self.net.theta[k]
-            self.drivers[k].validated(float(losses[k]))
+                self.best_theta[k] = chosen_theta[k]
+            self.drivers[k].validated(options)
             if self.drivers[k].stopped:
                 self.live[k] = False
         return float(np.mean(losses))
@@ -218,10 +308,14 @@ class _Run:
             folder = Path(savepath) / f"model_id_{i}"
             folder.mkdir(parents=True, exist_ok=True)
             model.save(folder / f"train_{i}.h5")
-            history = ({"Training": self.train_losses[k], "Validation": self.val_losses[k]}, {})
+            losses = {"Training": self.train_losses[k], "Validation": self.val_losses[k]}
+            if self.swa is not None:
+                losses["SWA"] = self.swa_losses[k]
             result = {"loss": float(self.best_loss[k]), "AMS": float(self.best_ams[k]), "path": folder}
             schedule = Schedule(driver.lr_history, driver.mom_history, self.batches[k])
-            members.append(Member(i, result, history, [], driver.callbacks, 0.0, int(self.epochs[k]),
+            cycle_losses = next((list(c.cycle_losses) for c in driver.callbacks if getattr(c, "cycle_save", False)),
+                                [])
+            members.append(Member(i, result, (losses, {}), cycle_losses, driver.callbacks, 0.0, int(self.epochs[k]),
                                   schedule=schedule))
         return members
 
@@ -233,7 +327,7 @@ def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepa
     seeded with `seeds[k]` as LUMIN's training of it would be, and save each one's best state as LUMIN's
     `model_id_<i>/train_<i>.h5` under `savepath`. On `device` (see `device.chosen_device`: default HIGGSML_DEVICE,
     else the CPU)."""
-    run = _Run(fy, model_builder, indices, cb_partials, patience, bs, seeds, device)
+    run = _Run(fy, model_builder, indices, cb_partials, patience, bs, seeds, device, savepath)
     n_members = n_members or len(indices)
     if progress is not None:  # the members advance together: shown as the last member, epoch by epoch
         progress.member_begins(n_members - 1, n_members, n_epochs)

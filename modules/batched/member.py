@@ -1,10 +1,11 @@
 """One ensemble member inside the batched engine: LUMIN's own schedule and early-stopping callbacks driven on a
 stand-in for LUMIN's `Model`, and the member's data stream drawn exactly as LUMIN's training would draw it.
 
-The callbacks are the ones LUMIN's training runs (LUMIN's 1cycle, cosine annealing, cyclic LR and momentum; the
-study's 1cycle and 0.5.1's early stopping from `modules.models.original`), so every learning rate, momentum and
-stopping decision is the same as there. The stand-in answers what they ask of a model (`fit_params`, `set_lr`,
-`set_mom`) and keeps the values for the batched optimiser.
+The callbacks are the ones LUMIN's training runs (LUMIN's 1cycle, cosine annealing, cyclic LR and momentum, with
+snapshot saving; the study's 1cycle and 0.5.1's early stopping from `modules.models.original`), so every learning
+rate, momentum, snapshot and stopping decision is the same as there. The stand-in answers what they ask of a model
+(`fit_params`, `set_lr`, `set_mom`, `save`) and keeps the values for the batched optimiser. SWA needs the weights, so
+the engine runs it on the stacked weights with the same clock (`original.SWAClock`).
 
 The stream repeats LUMIN's draws for a member seeded with `training.seed_everything(s)`: first the augmentation of
 the validation fold (LUMIN loads it once, augmented, before training), then the fold order from its private shuffle
@@ -25,29 +26,52 @@ import numpy as np
 from modules.batched.network import Unsupported
 
 
-def check_callbacks(cb_partials: list[Callable[[], Any]]) -> None:
-    """`Unsupported` unless every callback is one of LUMIN's LR/momentum schedules without snapshot saving."""
+def check_callbacks(cb_partials: list[Callable[[], Any]]) -> tuple[list[Callable[[], Any]], Any]:
+    """Split the callbacks into LUMIN's LR/momentum schedules (snapshot saving included), which each member's driver
+    runs, and the study's SWA (or None), which the engine runs itself; `Unsupported` for any other callback."""
     from lumin.nn.callbacks.cyclic_callbacks import AbsCyclicCallback
 
+    from modules.models.original import SWA
+
+    schedules, swa = [], None
     for factory in cb_partials:
         callback = factory()
-        if not isinstance(callback, AbsCyclicCallback) or getattr(callback, "cycle_save", False):
-            raise Unsupported(f"callback {type(callback).__name__}"
-                              + (" with cycle_save" if isinstance(callback, AbsCyclicCallback) else "")
-                              + " (the batched engine takes LR and momentum schedules only: constant LR, 1cycle, "
-                              "cosine annealing, cyclic LR)")
+        if isinstance(callback, AbsCyclicCallback):
+            schedules.append(factory)
+        elif type(callback) is SWA and swa is None:
+            swa = callback
+        else:
+            raise Unsupported(f"callback {type(callback).__name__} (the batched engine takes LR and momentum "
+                              "schedules (constant LR, 1cycle, cosine annealing, cyclic LR, with or without snapshot "
+                              "saving) and the study's SWA)")
+    return schedules, swa
+
+
+class BatchLoss:
+    """What a LUMIN callback reads as `fit_params.loss_val` (`.data.item()`): one member's loss on the batch just
+    trained, read from the stacked losses only when asked (snapshot saving records it)."""
+
+    def __init__(self, losses: Any, member: int) -> None:
+        self.losses, self.member = losses, member
+
+    @property
+    def data(self) -> BatchLoss:
+        return self
+
+    def item(self) -> float:
+        return float(self.losses[self.member])
 
 
 class Driver:
     """The stand-in model of one member: runs its LUMIN callbacks and holds the LR and momentum they set."""
 
     def __init__(self, index: int, fy: Any, bs: int, cb_partials: list[Callable[[], Any]], patience: int | None,
-                 lr: float, mom: float) -> None:
+                 lr: float, mom: float, saver: Callable[[Any], None] | None = None, savepath: Any = None) -> None:
         from lumin.nn.callbacks.cyclic_callbacks import AbsCyclicCallback
 
         from modules.models.original import EarlyStopping, set_cycle_lengths
 
-        self.index, self.lr, self.mom = index, lr, mom
+        self.index, self.lr, self.mom, self.saver = index, lr, mom, saver
         self.callbacks = [factory() for factory in cb_partials]
         if patience is not None:
             self.callbacks.append(EarlyStopping(patience=patience))
@@ -57,7 +81,9 @@ class Driver:
         self.fit_params = SimpleNamespace(
             state="train", stop=False, epoch=0, sub_epoch=0, fy=fy, bs=bs, val_idx=self.val_idx,
             trn_idxs=[j for j in range(n_folds) if j != self.val_idx], metric_log=self.metric_log,
-            cyclic_cbs=[c for c in self.callbacks if isinstance(c, AbsCyclicCallback)], loss_cbs=[])
+            cyclic_cbs=[c for c in self.callbacks if isinstance(c, AbsCyclicCallback)], loss_cbs=[],
+            cb_savepath=savepath, loss_val=None)
+        self.saves_cycles = any(getattr(c, "cycle_save", False) for c in self.callbacks)
         self.lr_history: list[float] = []
         self.mom_history: list[float] = []
         for callback in self.callbacks:
@@ -77,6 +103,12 @@ class Driver:
 
     def get_mom(self) -> float:
         return self.mom
+
+    def save(self, path: Any) -> None:
+        """A snapshot callback saves the member's current state (the engine writes it as LUMIN's Model file)."""
+        if self.saver is None:
+            raise RuntimeError(f"member {self.index}: a callback saved a snapshot, but the engine gave no saver")
+        self.saver(path)
 
     @property
     def stopped(self) -> bool:
@@ -110,10 +142,11 @@ class Driver:
     def training_epoch_ends(self) -> None:
         self._call("on_epoch_end")
 
-    def validated(self, loss: float) -> None:
-        """The validation pass of this epoch gave `loss`: LUMIN's callbacks see it (early stopping may act)."""
+    def validated(self, losses: list[float]) -> None:
+        """The validation pass of this epoch gave `losses` (the model's, then SWA's if it runs): LUMIN's callbacks
+        see them (early stopping may act)."""
         self.fit_params.state = "valid"
-        self.metric_log.val_epoch_results = (np.array([loss]), None)
+        self.metric_log.val_epoch_results = (np.array(losses), None)
         for hook in ("on_epoch_begin", "on_fold_begin", "on_fold_end", "on_epoch_end"):
             self._call(hook)
 

@@ -52,6 +52,8 @@ class PrepareOptions:
     n_folds: int = 10
     cat_feats: tuple[str, ...] = ()
     multiclass: bool = False
+    """Outside the study, as `extra` and `matrix`: flags of the original import script (`--multi`, `-e`, `--matrix`)
+    that `higgsml data prepare` accepts for its users; no experiment sets them."""
     extra: bool = False
     matrix: str | None = None
     max_events: int | None = None

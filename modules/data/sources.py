@@ -93,6 +93,12 @@ def resolve(spec: str = "auto", data_dir: Path | None = None, events: int | None
     return _file(spec)
 
 
+def spec_of(source: DataSource) -> str:
+    """The `--dataset` value that resolves to `source` again: its kind, or a file's absolute path (never `auto`, which
+    may resolve differently elsewhere)."""
+    return str(source.paths[0].resolve()) if source.kind == "file" else source.kind
+
+
 def add_dataset_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     """Declare `--dataset` on a command, the same way everywhere."""
     parser.add_argument("--dataset", default=default, metavar="auto|opendata|kaggle|simulated|PATH", help=DATASET_HELP)

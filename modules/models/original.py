@@ -157,12 +157,58 @@ class ValidationData(Callback):
             self.by = self.model.fit_params.by
 
 
+class SWAClock:
+    """When LUMIN 0.5.1's SWA averaged and compared, apart from any weights, so that the LUMIN callback (`SWA`) and the
+    batched engine count alike: from `start_epoch` on, the state at every counted sub-epoch end (every one, or only
+    cycle ends) joins the average; once `renewal_period` have, a second average starts, and whenever it has run
+    `renewal_period` (times the renewals since the last replacement) the two are compared and the worse replaced."""
+
+    def __init__(self, start_epoch: int, renewal_period: int = -1) -> None:
+        self.start_epoch, self.renewal_period = start_epoch, renewal_period
+        self.epoch, self.swa_n, self.n_since_renewal, self.since_replacement = 0, 0, 0, 1
+        self.first_completed = False
+
+    def sub_epoch_ends(self, counts: bool) -> tuple[tuple[int, int | None] | None, bool]:
+        """A training sub-epoch ended (`counts`: it is one SWA counts). Returns how to average (the weight of the old
+        average, and that of the second one or None when it is not updated; None: no averaging) and whether to
+        compare the two averages now (then call `compared`)."""
+        average, compare = None, False
+        if self.epoch >= self.start_epoch and counts:
+            renew = self.swa_n > self.renewal_period and self.first_completed and self.renewal_period > 0
+            average = (self.swa_n, self.n_since_renewal if renew else None)
+            self.swa_n += 1
+            if self.swa_n > self.renewal_period:
+                self.first_completed = True
+                self.n_since_renewal += 1
+                compare = self.renewal_period > 0 and \
+                    self.n_since_renewal > self.since_replacement * self.renewal_period
+        if counts:
+            self.epoch += 1
+        return average, compare
+
+    def compared(self, new_is_better: bool) -> None:
+        """The comparison's outcome: the second average replaced the first, or was itself restarted."""
+        if new_is_better:
+            self.swa_n, self.n_since_renewal, self.since_replacement = self.n_since_renewal, 1, 1
+        else:
+            self.n_since_renewal = 1
+            self.since_replacement += 1
+
+
+def running_average(average: Any, current: Any, n: Any) -> Any:
+    """Fold `current` into the average of `n` states in place, in LUMIN's order of operations (times n, plus the
+    state, over n + 1), so that both engines round alike; `n` may be one count per row of stacked members."""
+    average *= n
+    average += current
+    average /= n + 1
+    return average
+
+
 class SWA(ValidationData):
-    """Stochastic weight averaging as LUMIN 0.5.1 ran it: from `start_epoch` on, an average of the states at the end of
-    every sub-epoch (or, with a cyclic schedule, every cycle end); after `renewal_period` more, a second average is
-    started, and every renewal the two are compared on the validation fold, the worse replaced by a new one. Its
-    validation loss is offered as an alternative to the live model's (`get_loss`, `test_model`). It compares on the
-    validation batches it keeps as `ValidationData` does."""
+    """Stochastic weight averaging as LUMIN 0.5.1 ran it (`SWAClock`): averages counted in sub-epochs or, with a
+    cyclic schedule, cycle ends, and the two averages compared on the validation fold. Its validation loss is offered
+    as an alternative to the live model's (`get_loss`, `test_model`). It compares on the validation batches it keeps
+    as `ValidationData` does."""
 
     def __init__(self, start_epoch: int, renewal_period: int = -1, update_on_cycle_end: bool | None = None) -> None:
         super().__init__()
@@ -177,46 +223,30 @@ class SWA(ValidationData):
         cyclic = self.model.fit_params.cyclic_cbs
         self.cyclic = cyclic[-1] if cyclic else None
         self.on_cycles = self.cyclic is not None if self.update_on_cycle_end is None else self.update_on_cycle_end
+        self.clock = SWAClock(self.start_epoch, self.renewal_period)
         self.weights = copy.deepcopy(self.model.get_weights())
         self.weights_new = copy.deepcopy(self.model.get_weights())
         with torch.random.fork_rng():  # building it must not move the generators training draws from
             self.test_model = Model(self.model.model_builder)
         self.test_model.loss = copy.deepcopy(self.model.loss)
-        self.epoch, self.swa_n, self.n_since_renewal, self.since_replacement = 0, 0, 0, 1
-        self.first_completed, self.loss = False, None
+        self.loss = None
 
     def on_epoch_begin(self) -> None:
         if self.model.fit_params.state == "train":
             self.loss = None
 
-    def _counts(self) -> bool:
-        return not self.on_cycles or self.cyclic.cycle_end
-
     def on_epoch_end(self) -> None:
         if self.model.fit_params.state != "train":
             return
-        if self.epoch >= self.start_epoch and self._counts():
-            self._average()
-            self.swa_n += 1
-            if self.swa_n > self.renewal_period:
-                self.first_completed = True
-                self.n_since_renewal += 1
-                if self.renewal_period > 0 and self.n_since_renewal > self.since_replacement * self.renewal_period:
-                    self._compare()
-        if self._counts():
-            self.epoch += 1
-
-    def _average(self) -> None:
-        current = self.model.get_weights()
-        for name in self.weights:
-            self.weights[name] *= self.swa_n
-            self.weights[name] += current[name]
-            self.weights[name] /= self.swa_n + 1
-        if self.swa_n > self.renewal_period and self.first_completed and self.renewal_period > 0:
-            for name in self.weights_new:
-                self.weights_new[name] *= self.n_since_renewal
-                self.weights_new[name] += current[name]
-                self.weights_new[name] /= self.n_since_renewal + 1
+        average, compare = self.clock.sub_epoch_ends(not self.on_cycles or self.cyclic.cycle_end)
+        if average is not None:
+            current = self.model.get_weights()
+            for name in self.weights:
+                running_average(self.weights[name], current[name], average[0])
+                if average[1] is not None:
+                    running_average(self.weights_new[name], current[name], average[1])
+        if compare:
+            self._compare()
 
     def _evaluate(self, weights: dict[str, Any]) -> float:
         if self.by is None:
@@ -228,14 +258,13 @@ class SWA(ValidationData):
         if self.loss is None:
             self.loss = self._evaluate(self.weights)
         new_loss = self._evaluate(self.weights_new)
-        if new_loss < self.loss:
-            self.loss, self.swa_n, self.n_since_renewal = new_loss, self.n_since_renewal, 1
+        better = new_loss < self.loss
+        if better:
+            self.loss = new_loss
             self.weights = copy.deepcopy(self.weights_new)
-            self.since_replacement = 1
         else:
-            self.n_since_renewal = 1
             self.test_model.set_weights(self.weights)
-            self.since_replacement += 1
+        self.clock.compared(better)
         self.weights_new = copy.deepcopy(self.model.get_weights())
 
     def get_loss(self) -> float:

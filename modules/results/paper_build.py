@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import math
 import re
 import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from modules import atomic
+from modules import atomic, record
 
 MACHINES = ("helios_cuda", "helios_cpu", "mbp", "daedalus", "icarus", "morpheus")
 """The paper's machines, as its `Result` class reads them."""
@@ -42,11 +41,14 @@ def read_published(folder: Path) -> tuple[dict[str, dict[str, dict]], list[str]]
         if match is None:
             skipped.append(path.name)
             continue
-        data = json.loads(path.read_text())
+        try:
+            data = record.read(path)
+        except record.RecordError as err:
+            raise ValueError(f"{path.name}: {err}") from None
         name, machine = match["name"], match["machine"]
-        if (data.get("exp_name"), data.get("machine")) != (name, machine):
-            raise ValueError(f"{path.name}: names {data.get('exp_name')!r} on {data.get('machine')!r}")
-        found.setdefault(name, {})[machine] = data["results"]
+        if (data.exp_name, data.machine) != (name, machine):
+            raise ValueError(f"{path.name}: names {data.exp_name!r} on {data.machine!r}")
+        found.setdefault(name, {})[machine] = data.results
     return found, skipped
 
 

@@ -7,11 +7,11 @@ records of the study and are left out; a file that cannot be read is reported by
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modules import record as run_record
 from modules.data.identity import is_simulated
 
 
@@ -70,6 +70,8 @@ class Record:
     hardware: str
     results: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    run: run_record.RunRecord | None = None
+    """The whole record as the schema reads it."""
 
     def value(self, metric: str) -> float | None:
         """A metric's value (the mean for mean-over-folds metrics), None where the record lacks it."""
@@ -85,17 +87,12 @@ class Record:
 
 
 def read_record(path: Path) -> Record:
-    """One results JSON as a Record; a ValueError says what is wrong with it."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"cannot be read ({err})") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"is not valid JSON (truncated or half-written?): {err}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), dict) or "exp_name" not in data:
-        raise ValueError("is not a results record (needs exp_name and results)")
-    return Record(Path(path), str(data["exp_name"]), str(data.get("machine", "?")), dataset_of(data),
-                  hardware_of(data), data["results"], data.get("config", {}))
+    """One results JSON as a Record, read and checked by `record.read`; a ValueError (RecordError) says what is wrong
+    with it."""
+    found = run_record.read(path)
+    data = found.to_dict()
+    return Record(Path(path), found.exp_name, found.machine, dataset_of(data), hardware_of(data), found.results,
+                  found.config, found)
 
 
 def is_study_record(record: Record) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import re
 import tempfile
-from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from modules import paths
 from modules.atomic import write_text
 from modules.errors import UserError
 from modules.results.comparison import ExpComp
+from modules.results.frame import frame
 from modules.results.paper import paper_result
 from modules.results.records import Dataset, Record, load_records
 from modules.results.result import Result, format_value
@@ -57,12 +57,10 @@ def chosen(dataset: Dataset, spec: str) -> bool:
 
 
 def group_results(records: list[Record], blind: bool) -> dict[Dataset, dict[str, Result]]:
-    """Dataset -> experiment name -> Result over that dataset's machines."""
-    grouped: dict[Dataset, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        grouped[record.dataset][record.exp_name].append(record)
-    return {ds: {name: Result.from_records(recs, blind) for name, recs in by_name.items()}
-            for ds, by_name in grouped.items()}
+    """Dataset -> experiment name -> Result over that dataset's machines: the records' table grouped."""
+    rows = frame(records)
+    return {Dataset(*key): {name: Result.from_table(runs, blind) for name, runs in on_dataset.groupby("experiment")}
+            for key, on_dataset in rows.groupby(["dataset", "dataset_label", "simulated"])}
 
 
 def _cell(result: Result | None, metric: str) -> str:

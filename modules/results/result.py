@@ -9,13 +9,14 @@ table, printout or plot can show them by accident.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from modules.record import is_time
+from modules.results.frame import frame, metrics_of
 from modules.results.records import Dataset, Record
 
 SCORES = ["val_ams_max", "val_ams_smooth", "test_public_ams", "test_public_ams_mean", "test_private_ams",
@@ -26,10 +27,6 @@ NO_TTA = "_no_tta"
 
 def is_private(metric: str) -> bool:
     return "private" in metric
-
-
-def is_time(metric: str) -> bool:
-    return metric.endswith("_time") or metric.endswith(f"_time{NO_TTA}")
 
 
 def metric_order(metric: str) -> tuple[int, int, str]:
@@ -85,25 +82,28 @@ class Result:
     @classmethod
     def from_records(cls, records: list[Record], blind: bool = True) -> Result:
         """Aggregate the records of one experiment on one dataset (several machines)."""
-        names, datasets = {r.exp_name for r in records}, {r.dataset for r in records}
+        return cls.from_table(frame(records), blind)
+
+    @classmethod
+    def from_table(cls, rows: pd.DataFrame, blind: bool = True) -> Result:
+        """Aggregate rows of `results.table()` of one experiment on one dataset (several machines): every score as
+        mean ± SE over the rows (one row keeps its error over the test folds), every time per device."""
+        names, datasets = set(rows.experiment), set(zip(rows.dataset, rows.dataset_label, rows.simulated, strict=True))
         if len(names) != 1 or len(datasets) != 1:
             raise ValueError(f"a Result takes one experiment on one dataset, got {sorted(names)} on "
-                             f"{sorted(d.label for d in datasets)}")
-        scores, times = {}, defaultdict(dict)
-        metrics = {m for r in records for m in r.results}
-        for metric in metrics:
-            if blind and is_private(metric):
+                             f"{sorted(d[1] for d in datasets)}")
+        scores, times = {}, {}
+        for metric in metrics_of(rows):
+            having = rows[rows[metric].notna()]
+            if (blind and is_private(metric)) or having.empty:
                 continue
-            having = [r for r in records if r.value(metric) is not None]
             if is_time(metric):
-                by_device = defaultdict(list)
-                for r in having:
-                    by_device[r.hardware].append(r.value(metric))
-                times[metric] = {d: mean_and_error(v, [None] * len(v)) for d, v in by_device.items()}
+                times[metric] = {device: mean_and_error(list(runs[metric]), [None] * len(runs))
+                                 for device, runs in having.groupby("device")}
             else:
-                scores[metric] = mean_and_error([r.value(metric) for r in having],
-                                                [r.fold_error(metric) for r in having])
-        return cls(names.pop(), datasets.pop(), scores, dict(times), sorted(r.machine for r in records), blind)
+                errors = having.get(f"{metric}_se", pd.Series(float("nan"), index=having.index))
+                scores[metric] = mean_and_error(list(having[metric]), [None if pd.isna(e) else e for e in errors])
+        return cls(names.pop(), Dataset(*datasets.pop()), scores, times, sorted(rows.machine), blind)
 
     @property
     def devices(self) -> list[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from modules import seeds
 from modules.search.space import Params, dimensions, random_params
 
 OBJECTIVE = "val_ams_smooth"
@@ -46,7 +47,7 @@ def gp_proposal(trials: list[dict[str, Any]], seed: int, index: int, acceptable:
 
     points, values = observations(trials)
     optimizer = Optimizer(dimensions(), base_estimator="GP", n_initial_points=1,
-                          random_state=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]))
+                          random_state=seeds.derive(seed, index))
     optimizer.tell(points, values)
     for point in optimizer.ask(n_points=candidates):
         params = Params.from_list(point)

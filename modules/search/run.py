@@ -17,9 +17,7 @@ import time
 from functools import partial
 from typing import Any
 
-import numpy as np
-
-from modules import cluster, evaluation, session, training
+from modules import cluster, evaluation, seeds, session, training
 from modules.data.identity import is_simulated
 from modules.data.prepare import PrepareOptions
 from modules.data.sources import add_dataset_argument
@@ -46,10 +44,6 @@ def store_for(quick: bool) -> TrialStore:
     return TrialStore(session.results_dir(quick) / "search" / NAME)
 
 
-def _seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, 10_000 + index]).generate_state(1)[0])
-
-
 def trial_training(scale: session.Scale) -> dict[str, Any]:
     """How every trial trains, as the study's search did: 3 members, the final model's 1cycle over 15 epochs
     ((45, 90) sub-epochs, beta1 left at 0.9 as in the published runs), patience 50 cycles."""
@@ -70,8 +64,8 @@ def run_trial(run: session.Session, train_fy: Any, params: Params, index: int, p
     how = trial_training(run.scale)
     trained = training.train_ensemble(train_fy, builder, how["n_models"], how["n_epochs"], run.workdir / "trial",
                                       cb_partials=how["cb_partials"], patience=how["patience"],
-                                      seed=_seed(run.experiment.seed, index), client=client, engine=run.engine,
-                                      device=run.device, what=f"trial {index}")
+                                      seed=seeds.derive(run.experiment.seed, seeds.TRIAL_OFFSET + index),
+                                      client=client, engine=run.engine, device=run.device, what=f"trial {index}")
     ensemble = load_ensemble(trained, builder)
     fast, device = trained.vectorised_tta, run.device
     cut, val = evaluation.evaluate_validation(ensemble, run.prepared, tta=True, workdir=run.workdir, fast=fast,

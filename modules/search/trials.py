@@ -11,6 +11,25 @@ from typing import Any
 
 from modules import locks
 from modules.atomic import write_json
+from modules.record import RecordError, check_metric
+from modules.search.space import NAMES
+
+
+def check_trial(trial: Any) -> None:
+    """A trial as the analysis and the search read it: machine, index, every parameter of the space as a number and
+    every score as a number or [mean, error]; a RecordError says what is wrong."""
+    if not isinstance(trial, dict) or not {"machine", "index", "params", "scores"} <= set(trial):
+        raise RecordError("is not a trial record (needs machine, index, params and scores)")
+    for key, kind, what in (("machine", str, "text"), ("index", int, "an integer"), ("params", dict, "an object"),
+                            ("scores", dict, "an object")):
+        if not isinstance(trial[key], kind) or isinstance(trial[key], bool):
+            raise RecordError(f"{key} is {json.dumps(trial[key])[:40]}, not {what}")
+    for name in NAMES:
+        value = trial["params"].get(name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise RecordError(f"params.{name} is {json.dumps(value)[:40]}, not a number")
+    for name, value in trial["scores"].items():
+        check_metric(f"scores.{name}", value)
 
 
 class TrialStore:
@@ -32,8 +51,7 @@ class TrialStore:
         for path in sorted(self.folder.glob("*.json")):
             try:
                 trial = json.loads(path.read_text())
-                if not {"machine", "index", "params", "scores"} <= set(trial):
-                    raise ValueError("not a trial record")
+                check_trial(trial)
                 trials.append(trial)
             except (OSError, ValueError) as err:
                 skipped.append(f"{path}: skipped, {err}")

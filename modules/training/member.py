@@ -5,7 +5,6 @@ It imports no engine, so every engine can import it."""
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from modules.atomic import write_json
+from modules import seeds
+from modules.atomic import write_json, write_with
 from modules.integrity import manifest
 from modules.models.schedules import TrainingRecorder
 
@@ -22,7 +22,7 @@ BATCH_SIZE = 256
 
 def member_seed(seed: int, member: int) -> int:
     """The seed of ensemble member `member` in a run seeded with `seed` (independent streams per member)."""
-    return int(np.random.SeedSequence([seed, member]).generate_state(1)[0])
+    return seeds.derive(seed, member)
 
 
 def seed_everything(seed: int) -> None:
@@ -97,10 +97,9 @@ class Schedule:
     batches_per_epoch: list[int]
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez_compressed(tmp, lr=np.asarray(self.lr), momentum=np.asarray(self.momentum),
-                            batches_per_epoch=np.asarray(self.batches_per_epoch))
-        os.replace(tmp, path)
+        """Write the schedule atomically as a compressed .npz."""
+        arrays = {"lr": self.lr, "momentum": self.momentum, "batches_per_epoch": self.batches_per_epoch}
+        write_with(path, lambda tmp: np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()}))
 
     @classmethod
     def load(cls, path: Path) -> Schedule | None:
