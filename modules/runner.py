@@ -106,8 +106,9 @@ def run_in_process(notebook: Path, parameters: dict[str, object],
 HAND_SET = {"ENGINE": "HIGGSML_ENGINE", "SCHEDULER": "HIGGSML_SCHEDULER", "DEVICE": "HIGGSML_DEVICE"}
 """Environment variables a user may set by hand instead of `--engine`, `--scheduler` and `--device` (an option wins).
 Only this command layer reads them, and passes the values on as notebook parameters."""
-NOTEBOOK_DEFAULTS = {"ENGINE": "lumin", "SCHEDULER": None, "DEVICE": "cpu"}
-"""What every experiment notebook's parameters cell says when nothing is asked for."""
+NOTEBOOK_DEFAULTS = {"ENGINE": "batched", "SCHEDULER": None, "DEVICE": "cpu"}
+"""What every experiment notebook's parameters cell says when nothing is asked for. With a Dask scheduler and no
+engine asked for, the engine is LUMIN's (the batched engine trains in this process)."""
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -116,9 +117,10 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the ensemble members as tasks on Dask: 'local' for a cluster on this machine, or "
                              "a scheduler's address such as tcp://host:8786 (default: HIGGSML_SCHEDULER, else none)")
     parser.add_argument("--engine", choices=ENGINES, default=None,
-                        help="how to train the members: 'lumin' (the study's way, one member after another; the "
-                             "default) or 'batched' (all members at once, same batches and schedules; experiments it "
-                             "cannot train fall back to LUMIN with a note) (default: HIGGSML_ENGINE, else lumin)")
+                        help="how to train the members: 'batched' (all members at once, the same members as LUMIN's "
+                             "to float precision; a network it cannot train falls back to LUMIN with a note) or "
+                             "'lumin' (the study's own loop, one member after another, for the paper's timing "
+                             "comparisons) (default: HIGGSML_ENGINE, else batched; lumin with a --scheduler)")
     parser.add_argument("--device", choices=DEVICES, default=None,
                         help="where the batched engine trains and the vectorised test-time augmentation predicts: "
                              "'cpu' (the default), 'cuda', or 'auto' (CUDA where torch sees a GPU); LUMIN's own "
@@ -128,8 +130,11 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
 def training_parameters(args: argparse.Namespace) -> dict[str, object]:
     """ENGINE, SCHEDULER and DEVICE for a notebook's parameters cell: the options given, else the environment
     variables of `HAND_SET`, else the notebooks' defaults."""
-    return {name: getattr(args, name.lower(), None) or os.environ.get(HAND_SET[name]) or default
-            for name, default in NOTEBOOK_DEFAULTS.items()}
+    chosen = {name: getattr(args, name.lower(), None) or os.environ.get(HAND_SET[name])
+              for name in NOTEBOOK_DEFAULTS}
+    if chosen["ENGINE"] is None and chosen["SCHEDULER"] is not None:
+        chosen["ENGINE"] = "lumin"  # members as Dask tasks: LUMIN's loop
+    return {name: value or NOTEBOOK_DEFAULTS[name] for name, value in chosen.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -46,7 +46,8 @@ def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 900) 
 def test_a_terminal_shows_live_progress_for_members_and_epochs_and_no_noise(tmp_path: Path) -> None:
     env = {**os.environ, "HIGGSML_DATA_DIR": str(tmp_path / "data"), "HIGGSML_RESULTS_DIR": str(tmp_path / "r"),
            "MPLBACKEND": "Agg"}
-    status, screen = run_in_terminal([sys.executable, "-m", "modules.cli", "run", "13", "--quick"], env)
+    status, screen = run_in_terminal([sys.executable, "-m", "modules.cli", "run", "13", "--quick", "--engine", "lumin"],
+                                     env)
     assert status == 0, screen[-3000:]
     assert "\r" in screen  # one line rewritten in place
     assert "member 1/2, epoch" in screen and "member 2/2, epoch" in screen

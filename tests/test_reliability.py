@@ -79,14 +79,15 @@ def test_the_same_run_twice_gives_identical_metrics(dirs: dict[str, str]) -> Non
 @pytest.mark.notebook
 def test_a_run_killed_while_training_resumes_from_the_unfinished_member_with_the_same_metrics(
         dirs: dict[str, str]) -> None:
-    reference = run_command(dirs, "run", "13", "--quick", "--fresh")
+    # LUMIN's loop, member after member (the batched engine's members finish together)
+    reference = run_command(dirs, "run", "13", "--quick", "--fresh", "--engine", "lumin")
     assert reference.returncode == 0, reference.stderr[-2000:]
     expected = scores(quick_record(dirs))
 
     workdir = session.workdir_for(FINAL, "local", quick=True) / "weights"
     shutil.rmtree(workdir.parent)
     env = {**os.environ, **dirs, "MPLBACKEND": "Agg"}
-    process = subprocess.Popen([sys.executable, "-m", "modules.cli", "run", "13", "--quick"],
+    process = subprocess.Popen([sys.executable, "-m", "modules.cli", "run", "13", "--quick", "--engine", "lumin"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     first_member, deadline = workdir / "member_0.json", time.time() + 600
     while not first_member.exists() and process.poll() is None and time.time() < deadline:
@@ -94,7 +95,7 @@ def test_a_run_killed_while_training_resumes_from_the_unfinished_member_with_the
     kill_tree(process)  # the first member is finished, the second is training
     assert first_member.exists() and not (workdir / "member_1.json").exists(), "killed during the second member"
 
-    resumed = run_command(dirs, "run", "13", "--quick")
+    resumed = run_command(dirs, "run", "13", "--quick", "--engine", "lumin")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     record = quick_record(dirs)
     assert record["config"]["training"]["reused_members"] == [0]
