@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The checkout: the folder above this package (a clone, or `pip install -e .`), or, for a copy installed with
+    `pip install .`, the current folder when it holds the notebooks, as a checkout one runs `higgsml` from does."""
+    beside = Path(__file__).resolve().parent.parent
+    if not (beside / "notebooks").is_dir() and (Path.cwd() / "notebooks").is_dir():
+        return Path.cwd().resolve()
+    return beside
+
+
+PROJECT_ROOT = _project_root()
 DATA_DIR = Path(os.environ.get("HIGGSML_DATA_DIR", PROJECT_ROOT / "data"))
 RESULTS_DIR = Path(os.environ.get("HIGGSML_RESULTS_DIR", PROJECT_ROOT / "results"))
 WEIGHTS_DIR = Path(os.environ.get("HIGGSML_WEIGHTS_DIR", PROJECT_ROOT / "weights"))
