@@ -63,6 +63,10 @@ fi
 "$PYTHON_FOUND" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --no-compile -r requirements.txt
 "$VENV/bin/python" -m pip install --quiet --no-compile --no-deps -r lumin.txt
+# fastcore 1.3.5 has regular expressions that Python 3.12+ warns about (SyntaxWarning) when it compiles them: compile
+# it now, silently, so that a user's first run does not show them (--no-compile above saves compiling all of torch).
+"$VENV/bin/python" -W ignore::SyntaxWarning -m compileall -q \
+    "$("$VENV/bin/python" -c 'import fastcore, os; print(os.path.dirname(fastcore.__file__))')" >/dev/null
 report=$("$VENV/bin/python" -m pip check 2>&1 || true)
 unexpected=$(grep -vE "$LUMIN_OVERRIDES" <<<"$report" | grep -v '^No broken requirements found\.$' || true)
 if [ -n "$unexpected" ]; then

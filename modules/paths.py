@@ -8,10 +8,15 @@ from pathlib import Path
 
 def _project_root() -> Path:
     """The checkout: the folder above this package (a clone, or `pip install -e .`), or, for a copy installed with
-    `pip install .`, the current folder when it holds the notebooks, as a checkout one runs `higgsml` from does."""
+    `pip install .`, the checkout `higgsml` runs in: the current folder or the nearest above it holding the notebooks
+    and machines.toml (a notebook's kernel runs in its own folder inside it)."""
     beside = Path(__file__).resolve().parent.parent
-    if not (beside / "notebooks").is_dir() and (Path.cwd() / "notebooks").is_dir():
-        return Path.cwd().resolve()
+    if (beside / "notebooks").is_dir():
+        return beside
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "machines.toml").is_file():
+            return folder
     return beside
 
 

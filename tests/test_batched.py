@@ -115,7 +115,8 @@ def losses(trained: training.Training) -> np.ndarray:
     return np.array([m.history[0]["Validation"] for m in trained.members])
 
 
-@pytest.mark.parametrize("make", [final_model, growing_builder], ids=["final model", "growing, weight decay"])
+@pytest.mark.parametrize("make", [pytest.param(final_model, marks=pytest.mark.core), growing_builder],
+                         ids=["final model", "growing, weight decay"])
 def test_batched_members_equal_lumin_members_with_1cycle_and_augmentation(train_fy: Any, tmp_path: Path,
                                                                           make: Any) -> None:
     builder = make(train_fy)
@@ -246,6 +247,7 @@ def test_members_of_one_engine_are_not_reused_by_the_other(train_fy: Any, tmp_pa
     assert again.config["reused_members"] == [] and again.config["engine"] == "batched"
 
 
+@pytest.mark.core
 def test_the_vectorised_ams_metric_equals_lumins_scan() -> None:
     from lumin.evaluation.ams import ams_scan_quick
 

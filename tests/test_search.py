@@ -42,6 +42,7 @@ def trials_of(dirs: dict[str, str]) -> list[dict]:
     return TrialStore(Path(dirs["HIGGSML_RESULTS_DIR"]) / "quick" / "search" / NAME).load()[0]
 
 
+@pytest.mark.core
 def test_a_three_trial_search_writes_three_trials_and_a_summary(dirs: dict[str, str]) -> None:
     done = subprocess.run(search_command("local", "--trials", "3"), capture_output=True, text=True,
                           env=environment(dirs), timeout=900)
@@ -148,6 +149,7 @@ def test_a_second_search_for_the_same_machine_is_refused(tmp_path: Path) -> None
         pass
 
 
+@pytest.mark.core
 def test_gaussian_process_proposals_stay_inside_the_space() -> None:
     rng = np.random.default_rng(3)
     trials = []
