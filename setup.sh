@@ -7,7 +7,7 @@
 # this project with --no-deps, the one place where LUMIN's stale pins (numpy < 2, pandas < 2.1) are overridden, and
 # `pip check` may report only those overrides (LUMIN_OVERRIDES below); anything else it reports fails the set-up.
 #
-#   ./setup.sh                          # or: PYTHON=/path/to/python3.12 ./setup.sh
+#   ./setup.sh                          # or: PYTHON=/path/to/python3.12 ./setup.sh, or PYTHON=3.12 ./setup.sh
 #   VENV=/tmp/env ./setup.sh            # another folder than .venv
 #   ./setup.sh --check                  # only say which Python would be used
 set -euo pipefail
@@ -27,7 +27,10 @@ fail() {
 }
 
 find_python() {
-    if [ -n "${PYTHON:-}" ]; then
+    if [[ "${PYTHON:-}" =~ ^3\.[0-9]+$ ]]; then  # a version rather than a path: find that one
+        [[ " $SUPPORTED " == *" $PYTHON "* ]] || fail "PYTHON=$PYTHON is not 3.11, 3.12 or 3.13"
+        SUPPORTED=$PYTHON
+    elif [ -n "${PYTHON:-}" ]; then
         is_supported "$PYTHON" && { echo "$PYTHON"; return; }
         fail "PYTHON=$PYTHON is Python $(version_of "$PYTHON"), not 3.11, 3.12 or 3.13"
     fi
@@ -48,7 +51,7 @@ find_python() {
     done
     local found="none"
     command -v python3 >/dev/null 2>&1 && found="python3 is $(version_of python3)"
-    fail "no Python 3.11, 3.12 or 3.13 found ($found)"
+    fail "no Python ${SUPPORTED// /, } found ($found)"
 }
 
 # What `pip check` may say, and only because lumin.txt installs LUMIN 0.9.1 with --no-deps: its declared but never
