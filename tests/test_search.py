@@ -149,7 +149,6 @@ def test_a_second_search_for_the_same_machine_is_refused(tmp_path: Path) -> None
         pass
 
 
-@pytest.mark.core
 def test_gaussian_process_proposals_stay_inside_the_space() -> None:
     rng = np.random.default_rng(3)
     trials = []
