@@ -16,6 +16,18 @@
    process also draw from (a Dask worker's event loop does, for its heartbeats): members trained on a cluster then
    came out slightly different from the same members trained alone. LUMIN's training now shuffles with its own
    generator, `FOLD_ORDER`, which `training.seed_everything` seeds with the others.
+5. numpy 2 (Python 3.13) removed `np.NaN`, which LUMIN's `df2foldfile` uses for the matrix layout; the alias is put
+   back as `np.nan`.
+6. Checkpoints name numpy's scalar constructor by the module numpy had when they were written:
+   `numpy.core.multiarray.scalar` under numpy 1, `numpy._core.multiarray.scalar` under numpy 2. Mend 2 registers it
+   under both names, so members trained on one Python load on another.
+7. LUMIN's test-time rotation (`HEPAugFoldYielder._rotate`) writes float64 results into float32 columns with
+   `df.loc[:, col] = ...`: pandas >= 2.1 upcasts the column with a FutureWarning per call (pandas 3 raises). The
+   rotation now replaces the columns, which gives the same float64 values and dtypes as pandas 2.0's upcast, silently.
+8. fastcore 1.3.5 (LUMIN's) imports `imghdr`, deprecated with a warning on 3.11 and 3.12 and removed from 3.13, where
+   requirements.txt installs standard-imghdr, which warns that it is not the standard one. It is imported here once
+   with that one note silenced.
+`distutils`, gone from Python 3.12, which LUMIN imports for `LooseVersion`, comes from setuptools < 81 (requirements).
 """
 
 from __future__ import annotations
@@ -26,9 +38,11 @@ import importlib.util
 import random
 import sys
 import types
+import warnings
 from collections.abc import Callable
 
 import numpy as np
+import numpy._core.multiarray  # noqa: F401  (numpy 1.26 has it for pickles too, without a warning; np.core warns on numpy 2)
 
 
 class _PDPUnavailable:
@@ -51,11 +65,49 @@ def _register_pdpbox_stand_in() -> None:
     sys.modules["pdpbox"], sys.modules["pdpbox.pdp"] = package, pdp
 
 
+SCALAR_NAMES = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
+"""The names numpy 1 and numpy 2 pickle their scalar constructor under (mend 6)."""
+
+
 def _allow_numpy_in_checkpoints(serialization: types.ModuleType) -> None:
+    scalar = np._core.multiarray.scalar
     serialization.add_safe_globals(
-        [np.core.multiarray.scalar, np.dtype, type(np.dtype("float64")), type(np.dtype("float32")),
-         type(np.dtype("int64"))]
+        [*((scalar, name) for name in SCALAR_NAMES), np.dtype, type(np.dtype("float64")),
+         type(np.dtype("float32")), type(np.dtype("int64"))]
     )
+
+
+def _import_imghdr_quietly() -> None:
+    if "imghdr" in sys.modules or importlib.util.find_spec("imghdr") is None:
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*imghdr", category=DeprecationWarning)
+        importlib.import_module("imghdr")
+
+
+def _restore_nan_alias() -> None:
+    if "NaN" not in vars(np):
+        np.NaN = np.nan
+
+
+def _rotate_into_new_columns(self: object, df: object, vecs: list[str]) -> None:
+    """LUMIN's `_rotate` with whole columns replaced instead of written into: the same values, no dtype warning."""
+    for vec in vecs:
+        px, py, angle = df[f"{vec}_px"], df[f"{vec}_py"], df["aug_angle"]
+        df[f"{vec}_pxtmp"] = px * np.cos(angle) - py * np.sin(angle)
+        df[f"{vec}_py"] = py * np.cos(angle) + df[f"{vec}_px"] * np.sin(angle)
+        df[f"{vec}_px"] = df[f"{vec}_pxtmp"]
+
+
+LUMIN_ROTATE: Callable[..., None] | None = None
+"""LUMIN's own `HEPAugFoldYielder._rotate`, kept for the agreement test of mend 7."""
+
+
+def _quiet_rotation(fold_yielder: types.ModuleType) -> None:
+    global LUMIN_ROTATE
+    if fold_yielder.HEPAugFoldYielder._rotate is not _rotate_into_new_columns:
+        LUMIN_ROTATE = fold_yielder.HEPAugFoldYielder._rotate
+    fold_yielder.HEPAugFoldYielder._rotate = _rotate_into_new_columns
 
 
 def _console_bars_keep_an_empty_graph(fastprogress: types.ModuleType) -> None:
@@ -110,6 +162,9 @@ def _when_imported(name: str, action: Callable[[types.ModuleType], None]) -> Non
 def apply() -> None:
     """Apply every mend; safe to call more than once."""
     _register_pdpbox_stand_in()
+    _restore_nan_alias()
+    _import_imghdr_quietly()
     _when_imported("torch.serialization", _allow_numpy_in_checkpoints)
     _when_imported("fastprogress.fastprogress", _console_bars_keep_an_empty_graph)
     _when_imported("lumin.nn.models.model", _private_fold_order)
+    _when_imported("lumin.nn.data.fold_yielder", _quiet_rotation)

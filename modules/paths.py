@@ -5,7 +5,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root() -> Path:
+    """The checkout: the folder above this package (a clone, or `pip install -e .`), or, for a copy installed with
+    `pip install .`, the checkout `higgsml` runs in: the current folder or the nearest above it holding the notebooks
+    and machines.toml (a notebook's kernel runs in its own folder inside it)."""
+    beside = Path(__file__).resolve().parent.parent
+    if (beside / "notebooks").is_dir():
+        return beside
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "notebooks").is_dir() and (folder / "machines.toml").is_file():
+            return folder
+    return beside
+
+
+PROJECT_ROOT = _project_root()
 DATA_DIR = Path(os.environ.get("HIGGSML_DATA_DIR", PROJECT_ROOT / "data"))
 RESULTS_DIR = Path(os.environ.get("HIGGSML_RESULTS_DIR", PROJECT_ROOT / "results"))
 WEIGHTS_DIR = Path(os.environ.get("HIGGSML_WEIGHTS_DIR", PROJECT_ROOT / "weights"))

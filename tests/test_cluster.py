@@ -44,6 +44,7 @@ def sequential(train_fy: Any, tmp_path_factory: pytest.TempPathFactory) -> train
     return training.train_ensemble(train_fy, builder(train_fy), 3, 2, tmp_path_factory.mktemp("seq"), seed=7)
 
 
+@pytest.mark.core
 def test_a_two_worker_local_cluster_trains_the_same_members(train_fy: Any, sequential: training.Training,
                                                              tmp_path: Path) -> None:
     client = cluster.connect("local", workers=2)

@@ -1,5 +1,6 @@
 """Every experiment notebook the runner finds, executed headless in quick mode through `higgsml run`, writes a complete
-results JSON that says what was trained; notebook 13 also on real rows; a failing cell is reported by name."""
+results JSON that says what was trained; notebook 13 also on real rows, and its executed copy shows no deprecation
+warning; a failing cell is reported by name. Notebook 13's run is in README's test command (marker `core`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 METRICS = ["train_time", "val_time", "val_ams_max", "val_ams_smooth", "val_cut", "test_time", "test_public_ams",
            "test_private_ams", "test_public_ams_mean", "test_private_ams_mean"]
 EXPERIMENTS = runner.experiments()
+FINAL = "13_swish_ensemble_embed_aug_onecycle_dense"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,12 @@ def higgsml_run(env_dirs: dict[str, str], experiment: str, *args: str) -> subpro
                            *args], capture_output=True, text=True, env=env, timeout=900)
 
 
+@pytest.fixture(scope="module")
+def final_model_run(shared_dirs: dict[str, str]) -> subprocess.CompletedProcess:
+    """Notebook 13's quick run, made once for the record test and the warning test."""
+    return higgsml_run(shared_dirs, FINAL)
+
+
 def expected_metrics(tta: bool) -> list[str]:
     return METRICS + [f"{m}_no_tta" for m in METRICS if m != "train_time"] if tta else METRICS
 
@@ -52,12 +61,14 @@ def check_metrics(results: dict, tta: bool) -> None:
         assert value > 0 if "time" in name else value >= 0, name
 
 
+@pytest.mark.core
 def test_the_runner_finds_every_experiment_of_the_study() -> None:
     numbers = [runner.number(name) for name in EXPERIMENTS]
     assert set(range(17)) <= set(numbers) and set(range(18, 23)) <= set(numbers)
     assert numbers == sorted(numbers)
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_notebook_is_committed_clean_and_states_its_paper_id(name: str) -> None:
     notebook = json.loads(EXPERIMENTS[name].read_text())
@@ -78,9 +89,10 @@ def test_notebook_is_committed_clean_and_states_its_paper_id(name: str) -> None:
     assert not any("NAME =" in "".join(c["source"]) for c in code), "the experiment's name comes from its folder"
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, str]) -> None:
-    done = higgsml_run(shared_dirs, name)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.core) if n == FINAL else n for n in EXPERIMENTS])
+def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, str],
+                                            request: pytest.FixtureRequest) -> None:
+    done = request.getfixturevalue("final_model_run") if name == FINAL else higgsml_run(shared_dirs, name)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "SIMULATED" in done.stdout and "test_public_ams" in done.stdout
     record = json.loads((Path(shared_dirs["HIGGSML_RESULTS_DIR"]) / "quick" / f"{name}_local.json").read_text())
@@ -106,6 +118,22 @@ def test_quick_run_writes_a_complete_record(name: str, shared_dirs: dict[str, st
     assert config["ensemble"]["states"] >= train["n_models"]
     assert math.isclose(sum(config["ensemble"]["weights"]), 1, abs_tol=1e-4)
     assert prepare["seed"] == 2020 and prepare["max_events"] == 4000
+
+
+@pytest.mark.core
+def test_the_executed_final_model_shows_no_future_or_deprecation_warning(
+        final_model_run: subprocess.CompletedProcess) -> None:
+    """pandas 2.2 warned 820 times from LUMIN's test-time rotation (mend 7), and numpy 2 or Python 3.13 bring their
+    own notes: no FutureWarning or DeprecationWarning may reach the executed copy a user opens, nor the terminal."""
+    assert final_model_run.returncode == 0, final_model_run.stdout[-3000:] + final_model_run.stderr[-3000:]
+    executed = runner.executed_path(EXPERIMENTS[FINAL], "local", quick=True)
+    notebook = json.loads(executed.read_text())
+    assert executed.stat().st_mtime > time.time() - 3600
+    shown = [json.dumps(output) for cell in notebook["cells"] for output in cell.get("outputs", [])]
+    assert len(shown) > 3 and any("test_public_ams" in text for text in shown)
+    warned = [text[:300] for text in shown + [final_model_run.stdout, final_model_run.stderr]
+              if any(kind in text for kind in ("FutureWarning", "DeprecationWarning", "SyntaxWarning"))]
+    assert not warned, warned
 
 
 def test_quick_run_of_the_final_model_on_real_training_rows(real_excerpt: Path, tmp_path: Path) -> None:

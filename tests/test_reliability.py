@@ -188,6 +188,7 @@ def full_record(folder: Path, machine: str = "local", value: float = 3.5) -> Pat
     return exp.save()
 
 
+@pytest.mark.slow  # minutes: runs notebook 13
 def test_a_full_run_refuses_to_start_over_an_existing_record(tmp_path: Path) -> None:
     full_record(tmp_path)
     dirs = {"HIGGSML_RESULTS_DIR": str(tmp_path), "HIGGSML_DATA_DIR": str(tmp_path / "data")}
@@ -242,6 +243,7 @@ def test_a_full_disk_while_writing_a_record_is_one_line_and_keeps_the_earlier_re
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow  # minutes: runs notebook 13
 def test_an_unwritable_results_folder_stops_a_run_before_it_starts(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "a-file"
@@ -274,6 +276,7 @@ def test_a_prepared_cache_missing_a_fold_file_is_prepared_again_with_a_note(
 
 # --- bad inputs at the command line ------------------------------------------------------------------------------
 
+@pytest.mark.slow  # minutes: each case starts a run
 @pytest.mark.parametrize(("content", "words"), [
     ("a,b,c\n1,2,3\n", "header"),
     (b"\x1f\x8b\x08\x00 this is not gzip data", "gzip"),

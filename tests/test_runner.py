@@ -86,6 +86,7 @@ exp.save()
 
 
 @pytest.mark.notebook
+@pytest.mark.slow  # minutes: executes several notebooks
 def test_run_all_reports_a_failing_notebook_by_name_and_runs_the_others(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(paths, "RESULTS_DIR", tmp_path / "results")

@@ -42,6 +42,7 @@ def trials_of(dirs: dict[str, str]) -> list[dict]:
     return TrialStore(Path(dirs["HIGGSML_RESULTS_DIR"]) / "quick" / "search" / NAME).load()[0]
 
 
+@pytest.mark.core
 def test_a_three_trial_search_writes_three_trials_and_a_summary(dirs: dict[str, str]) -> None:
     done = subprocess.run(search_command("local", "--trials", "3"), capture_output=True, text=True,
                           env=environment(dirs), timeout=900)

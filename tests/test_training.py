@@ -33,6 +33,7 @@ def weights_of(path: Path) -> dict[str, torch.Tensor]:
     return torch.load(path, weights_only=False)["model"]
 
 
+@pytest.mark.core
 def test_members_train_in_sub_epochs_as_lumin_0_5_1_did(train_fy: Any, tmp_path: Path) -> None:
     """One training fold per sub-epoch, then validation; the best state is the one with the lowest validation loss,
     saved and reloaded; the reported AMS is LUMIN's quick scan of that state on the validation fold."""
@@ -129,6 +130,7 @@ def test_the_model_record_has_the_body_embedding_and_parameter_count(train_fy: A
     json.dumps(described)
 
 
+@pytest.mark.core
 def test_partials_of_partials_are_written_out_as_nested_data() -> None:
     from lumin.nn.models.blocks.body import FullyConnected, MultiBlock
 
@@ -139,6 +141,7 @@ def test_partials_of_partials_are_written_out_as_nested_data() -> None:
     assert training.describe_partial(partial(str, 3, x=1)) == "str(3, x=1)"
 
 
+@pytest.mark.core
 def test_quick_mode_shrinks_every_length_the_same_way() -> None:
     assert (FULL.models(1), FULL.epochs(200), FULL.cycle(45), FULL.patience(50)) == (1, 200, 45, 50)
     assert (QUICK.models(10), QUICK.models(1), QUICK.epochs(200), QUICK.epochs(200, quick=4)) == (2, 1, 2, 4)

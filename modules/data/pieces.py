@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 import numpy as np
+import numpy._core.multiarray  # noqa: F401  (np.core is deprecated in numpy 2; 1.26 has _core too)
 
 T = TypeVar("T")
 
@@ -67,11 +68,11 @@ def small_pages() -> Iterator[None]:
     Where the kernel compacts memory to serve them (measured on this project's 2-core VMs) the page faults of the
     freshly parsed columns cost more system time than the parsing itself; the setting is restored afterwards.
     """
-    previous = np.core.multiarray._set_madvise_hugepage(False)
+    previous = np._core.multiarray._set_madvise_hugepage(False)
     try:
         yield
     finally:
-        np.core.multiarray._set_madvise_hugepage(previous)
+        np._core.multiarray._set_madvise_hugepage(previous)
 
 
 def map_pieces(pieces: Iterator[Piece], func: Callable[[Piece], T], workers: int = WORKERS) -> list[T]:
