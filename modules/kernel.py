@@ -12,6 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+SHUTDOWN_NOISE = "KeyboardInterrupt caught in kernel"
+"""What the kernel writes when it is interrupted while being shut down after a failed cell: not the user's concern
+(the failing cell is reported on its own)."""
+
 
 class StderrRelay:
     """A pipe the kernel writes its standard error into, copied to `stream` by a thread until `quiet` is set."""
@@ -25,8 +29,10 @@ class StderrRelay:
     def _copy(self) -> None:
         with os.fdopen(self.read_fd, "rb", buffering=0) as pipe:
             while chunk := pipe.read(65536):
-                if not self.quiet.is_set():
-                    self.stream.write(chunk.decode(errors="replace"))
+                text = "".join(line for line in chunk.decode(errors="replace").splitlines(keepends=True)
+                               if SHUTDOWN_NOISE not in line)
+                if text and not self.quiet.is_set():
+                    self.stream.write(text)
                     self.stream.flush()
 
     def __enter__(self) -> StderrRelay:

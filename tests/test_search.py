@@ -67,7 +67,8 @@ def test_a_three_trial_search_writes_three_trials_and_a_summary(dirs: dict[str, 
 
 def test_a_search_killed_during_its_second_trial_resumes_without_loss_or_duplicate(dirs: dict[str, str]) -> None:
     folder = Path(dirs["HIGGSML_RESULTS_DIR"]) / "quick" / "search" / NAME
-    process = subprocess.Popen(search_command("epyc2", "--trials", "3"), stdout=subprocess.PIPE,
+    # LUMIN's loop, so that a trial lasts long enough to be killed in (a batched quick trial takes under a second)
+    process = subprocess.Popen(search_command("epyc2", "--trials", "3", "--engine", "lumin"), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, env=environment(dirs))
     first = folder / "epyc2_000.json"
     deadline = time.time() + 600
@@ -85,8 +86,8 @@ def test_a_search_killed_during_its_second_trial_resumes_without_loss_or_duplica
     first_stamp = json.loads(first.read_text())["finished"]
     assert not list(folder.glob(".epyc2_*")), "no half-written trial is left behind"
 
-    done = subprocess.run(search_command("epyc2", "--trials", "3"), capture_output=True, text=True,
-                          env=environment(dirs), timeout=900)
+    done = subprocess.run(search_command("epyc2", "--trials", "3", "--engine", "lumin"), capture_output=True,
+                          text=True, env=environment(dirs), timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "1 of 3 trials of machine epyc2 already done" in done.stdout
     indices = sorted(t["index"] for t in trials_of(dirs) if t["machine"] == "epyc2")

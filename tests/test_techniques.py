@@ -38,8 +38,10 @@ def notebook_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         def run(number: str, until: str | None = None) -> dict[str, Any]:
             if (number, until) not in cache:
                 _, notebook = runner.find_experiment(number)
+                # LUMIN's loop: these tests read LUMIN's own callbacks and recorder on the members (the batched
+                # engine trains the same members, test_engine_parity.py)
                 cache[number, until] = runner.run_in_process(
-                    notebook, {"MACHINE": "local", "DATASET": "auto", "QUICK": True}, until=until)
+                    notebook, {"MACHINE": "local", "DATASET": "auto", "QUICK": True, "ENGINE": "lumin"}, until=until)
             return cache[number, until]
 
         yield run
