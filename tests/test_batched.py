@@ -284,21 +284,3 @@ def test_the_speed_benchmark_runs_short_and_writes_nothing_into_the_project(tmp_
     assert "largest relative difference" in done.stdout and "training throughput (b)" in done.stdout
     assert {p: p.stat().st_mtime for p in paths.RESULTS_DIR.rglob("*.json")} == before
     assert (sorted(paths.WEIGHTS_DIR.glob("*")) if paths.WEIGHTS_DIR.exists() else []) == weights
-
-
-def test_the_ladder_benchmark_runs_both_engines_and_prints_equal_scores(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from modules import paths
-
-    env = {**os.environ, "HIGGSML_DATA_DIR": str(tmp_path / "data"), "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, "benchmarks/bench_ladder.py", "--quick", "--only", "9"],
-                          capture_output=True, text=True, env=env, timeout=900, cwd=paths.PROJECT_ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    row = next(line for line in done.stdout.splitlines() if line.split()[:1] == ["9"]).split()
-    train_l, train_b, score_l, score_b = map(float, row[1:5])
-    assert min(train_l, train_b, score_l, score_b) > 0
-    assert row[5] == row[6] and row[7] == row[8]  # val AMS and public AMS of the two engines, to 4 decimals
-    assert "ratios batched/LUMIN: training" in done.stdout

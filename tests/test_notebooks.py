@@ -172,18 +172,3 @@ def test_a_missing_dataset_is_one_line_and_a_failing_cell_is_shown(tmp_path: Pat
     with pytest.raises(UserError) as err:
         runner.execute(notebooks / "5_broken.ipynb", output, {"QUICK": True})
     assert "failed with ZeroDivisionError: division by zero" in str(err.value) and str(output) in str(err.value)
-
-
-def test_the_batched_engine_trains_and_scores_the_final_model_and_swa_from_the_command_line(
-        shared_dirs: dict[str, str], tmp_path: Path) -> None:
-    dirs = {**shared_dirs, "HIGGSML_RESULTS_DIR": str(tmp_path)}
-    final, swa = "13_swish_ensemble_embed_aug_onecycle_dense", "9_swish_ensemble_embed_aug_swaconst"
-    for name in (final, swa):
-        done = higgsml_run(dirs, name, "--engine", "batched", "--fresh")
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert "cannot train" not in done.stdout
-    records = {name: json.loads((tmp_path / "quick" / f"{name}_local.json").read_text()) for name in (final, swa)}
-    for name in (final, swa):
-        assert records[name]["config"]["training"]["engine"] == "batched"
-        assert records[name]["config"]["test_time_augmentation"] == "vectorised"
-        check_metrics(records[name]["results"], True)
