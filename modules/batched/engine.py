@@ -27,7 +27,7 @@ from modules.batched.network import StackedNetwork, Unsupported
 from modules.folds import n_events
 from modules.models.original import SUB_EPOCHS_PER_EPOCH, SWAClock, running_average
 from modules.progress import Progress
-from modules.training.loop import max_ams
+from modules.training.loop import max_ams, snapshot_losses
 from modules.training.member import Member, Schedule, seed_everything
 
 
@@ -298,14 +298,14 @@ class _Run:
                 self.live[k] = False
         return float(np.mean(losses))
 
-    def save(self, savepath: Path) -> list[Member]:
+    def save(self) -> list[Member]:
         """Each member's best state saved as LUMIN's `model_id_<i>/train_<i>.h5`, with what LUMIN's training would
         return for it (its time is left for the caller, which knows the whole run's)."""
         members = []
         for k, (i, model, driver) in enumerate(zip(self.indices, self.models, self.drivers, strict=True)):
             driver.train_ends()
             model.model.load_state_dict(self.net.state_dict(k, self.best_theta))
-            folder = Path(savepath) / f"model_id_{i}"
+            folder = self.folders[k]
             folder.mkdir(parents=True, exist_ok=True)
             model.save(folder / f"train_{i}.h5")
             losses = {"Training": self.train_losses[k], "Validation": self.val_losses[k]}
@@ -313,10 +313,8 @@ class _Run:
                 losses["SWA"] = self.swa_losses[k]
             result = {"loss": float(self.best_loss[k]), "AMS": float(self.best_ams[k]), "path": folder}
             schedule = Schedule(driver.lr_history, driver.mom_history, self.batches[k])
-            cycle_losses = next((list(c.cycle_losses) for c in driver.callbacks if getattr(c, "cycle_save", False)),
-                                [])
-            members.append(Member(i, result, (losses, {}), cycle_losses, driver.callbacks, 0.0, int(self.epochs[k]),
-                                  schedule=schedule))
+            members.append(Member(i, result, (losses, {}), snapshot_losses(driver.callbacks), driver.callbacks, 0.0,
+                                  int(self.epochs[k]), schedule=schedule))
         return members
 
 
@@ -338,7 +336,7 @@ def train(fy: Any, model_builder: Any, indices: list[int], n_epochs: int, savepa
         loss = run.validate()
         if progress is not None and (sub_epoch % SUB_EPOCHS_PER_EPOCH == 0 or not run.live.any()):
             progress.epoch_done(n_members - 1, n_members, -(-sub_epoch // SUB_EPOCHS_PER_EPOCH), n_epochs, loss)
-    return run.save(savepath)
+    return run.save()
 
 
 def _slot_data(folds: list[dict[str, np.ndarray]], feats: list[str], streams: list[Stream], chosen: dict[int, int],

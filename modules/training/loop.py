@@ -72,6 +72,11 @@ def max_ams(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, n_total: i
     return float(max(0.0, values.max()))
 
 
+def snapshot_losses(callbacks: list[Any]) -> list[float]:
+    """The training losses a snapshot-saving cyclic callback recorded at its cycle ends (none without one)."""
+    return next((list(c.cycle_losses) for c in callbacks if getattr(c, "cycle_save", False)), [])
+
+
 def member_callbacks(cb_partials: list[Callable[[], Any]], patience: int | None) -> tuple[list[Any], dict[str, Any]]:
     """The callbacks of one member's training in the order they must run, and the ones read afterwards by name:
     sub-epochs first (the schedules must see one fold), the experiment's own, the recorder, LUMIN's MetricLogger, then
@@ -115,7 +120,7 @@ def train_member(train_fy: Any, model_builder: Any, index: int, n_epochs: int, s
         ams = validation_ams(model, named["validation"].by, train_fy, val_idx)
     losses, _ = named["log"].get_loss_history()
     history = ({name: [float(v) for v in values] for name, values in losses.items()}, {})
-    cycle_losses = next((list(c.cycle_losses) for c in named["own"] if getattr(c, "cycle_save", False)), [])
+    cycle_losses = snapshot_losses(named["own"])
     result = {"loss": named["best"].best, "AMS": ams, "path": folder}
     return Member(index, result, history, cycle_losses, [*named["own"], named["recorder"]], clock["seconds"],
                   len(named["recorder"].batches_per_epoch))
