@@ -192,10 +192,6 @@ class StackedNetwork:
             noise[m].bernoulli_(keep, generator=self.generators[m])
         return noise.div_(keep).to(self.device)
 
-    def _inputs_of(self, k: int) -> int:
-        """Width of the single chain's layer k's input (kept for the vectorised test-time augmentation)."""
-        return self.chains[0].inputs_of(k)
-
     def _layout(self) -> Layout:
         shapes: dict[str, tuple[int, ...]] = {}
         for j, (rows, dim) in enumerate(self.tables):
