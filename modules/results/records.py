@@ -2,7 +2,8 @@
 results on different data are never averaged together and times only over runs on the same hardware.
 
 Quick runs (results/quick/, or a record saying `quick`) and reduced configurations (a benchmark's override) are not
-records of the study and are left out; a file that cannot be read is reported by name and skipped.
+records of the study and are left out, unless quick runs are asked for (the report of a quick reproduction, which
+tests the machinery); a file that cannot be read is reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -95,13 +96,15 @@ def read_record(path: Path) -> Record:
                   found.config, found)
 
 
-def is_study_record(record: Record) -> bool:
-    """False for quick runs and reduced configurations, which never enter comparisons."""
-    return not record.config.get("quick") and "benchmark_models_override" not in record.config
+def is_study_record(record: Record, quick: bool = False) -> bool:
+    """False for reduced configurations, and for quick runs unless `quick` (then only quick runs count: the two are
+    never compared with each other)."""
+    return bool(record.config.get("quick")) == quick and "benchmark_models_override" not in record.config
 
 
-def load_records(folder: Path) -> tuple[list[Record], list[str]]:
-    """Every full-run record directly in `folder`, and one line for each file that was skipped and why."""
+def load_records(folder: Path, quick: bool = False) -> tuple[list[Record], list[str]]:
+    """Every full-run record directly in `folder` (with `quick`, every quick-run record instead), and one line for
+    each file that was skipped and why."""
     records, skipped = [], []
     for path in sorted(Path(folder).glob("*.json")):
         try:
@@ -109,8 +112,8 @@ def load_records(folder: Path) -> tuple[list[Record], list[str]]:
         except ValueError as err:
             skipped.append(f"{path}: skipped, {err}")
             continue
-        if is_study_record(record):
+        if is_study_record(record, quick):
             records.append(record)
         else:
-            skipped.append(f"{path}: skipped, a quick or reduced run")
+            skipped.append(f"{path}: skipped, {'a full or reduced' if quick else 'a quick or reduced'} run")
     return records, skipped

@@ -103,7 +103,8 @@ class Result:
             else:
                 errors = having.get(f"{metric}_se", pd.Series(float("nan"), index=having.index))
                 scores[metric] = mean_and_error(list(having[metric]), [None if pd.isna(e) else e for e in errors])
-        return cls(names.pop(), Dataset(*datasets.pop()), scores, times, sorted(rows.machine), blind)
+        runs = [m if pd.isna(s) else f"{m} (seed of {s})" for m, s in zip(rows.machine, rows.split_of, strict=True)]
+        return cls(names.pop(), Dataset(*datasets.pop()), scores, times, sorted(runs), blind)
 
     @property
     def devices(self) -> list[str]:
