@@ -11,10 +11,13 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules import atomic, hardware, info, paths, record
 from modules.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MACHINES_FILE = Path(os.environ.get("HIGGSML_MACHINES", paths.PROJECT_ROOT / "machines.toml"))
 
@@ -88,6 +91,26 @@ def run_label(name: str, machine: str, split_of: str | None = None) -> str:
     another machine's split seed: the one place that names a run (results JSON, executed notebook, weights, plots),
     so a name never claims hardware the run did not use."""
     return f"{name}_{machine}" + (f"_seed-{split_of}" if split_of not in (None, machine) else "")
+
+
+def results_dir(quick: bool) -> Path:
+    """Full runs are the record in results/; quick runs go to results/quick/ so the two never mix."""
+    return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
+
+
+def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Metrics as rows `value ± error` (the error only for mean-over-folds metrics)."""
+    import pandas as pd
+
+    rows = []
+    for name, value in results.items():
+        if isinstance(value, (tuple, list)):
+            rows.append((name, f"{value[0]:.4f} ± {value[1]:.4f}"))
+        elif isinstance(value, float):
+            rows.append((name, f"{value:.4f}"))
+        else:
+            rows.append((name, str(value)))
+    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
 
 
 def run_title(name: str, machine: str, split_of: str | None = None) -> str:

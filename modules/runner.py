@@ -178,8 +178,7 @@ def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
 def _run_locked(name: str, notebook: Path, args: argparse.Namespace, status: Path) -> Path:
     """`run_one` once the run's lock is held (the notebook's session finds it held by this process, its parent)."""
     from modules import progress
-    from modules.experiment import Experiment, run_label, run_title
-    from modules.session import metrics_table, results_dir
+    from modules.experiment import Experiment, metrics_table, results_dir, run_label, run_title
 
     split_of = getattr(args, "split_of", None)
     output = executed_path(notebook, args.machine, args.quick, split_of)

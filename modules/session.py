@@ -15,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from modules import evaluation, locks, paths, training
+from modules import evaluation, locks, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.errors import UserError
-from modules.experiment import Experiment, run_label, run_lock, run_title, workdir_for
+from modules.experiment import Experiment, metrics_table, results_dir, run_label, run_lock, run_title, workdir_for
 from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
 from modules.models.original import SUB_EPOCHS_PER_EPOCH
@@ -154,24 +154,6 @@ class Session:
         path = exp.save(history=None if self.quick else exp.results_dir / "history")
         print(f"results written to {path}")
         return metrics_table(exp.results)
-
-
-def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
-    """Metrics as rows `value ± error` (the error only for mean-over-folds metrics)."""
-    rows = []
-    for name, value in results.items():
-        if isinstance(value, (tuple, list)):
-            rows.append((name, f"{value[0]:.4f} ± {value[1]:.4f}"))
-        elif isinstance(value, float):
-            rows.append((name, f"{value:.4f}"))
-        else:
-            rows.append((name, str(value)))
-    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
-
-
-def results_dir(quick: bool) -> Path:
-    """Full runs are the record in results/; quick runs go to results/quick/ so the two never mix."""
-    return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
 
 
 def experiment_name(folder: Path | None = None) -> str:

@@ -30,7 +30,7 @@ def frame(records: list[Record]) -> pd.DataFrame:
         training = r.config.get("training", {})
         run = r.run
         row = {"experiment": r.exp_name, "machine": r.machine, "seed": run.seed if run else None,
-               "split_of": run.run.split_of if run and run.run else None, "dataset": r.dataset.key,
+               "split_of": r.split_of, "dataset": r.dataset.key,
                "dataset_label": r.dataset.label, "simulated": r.dataset.simulated, "device": r.hardware,
                "engine": training.get("engine", "lumin"), "workers": training.get("workers"),
                "quick": bool(r.config.get("quick", False)), "study": is_study_record(r),

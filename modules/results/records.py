@@ -60,6 +60,12 @@ def hardware_of(record: dict[str, Any]) -> str:
     return f"{device}; {', '.join(how)}" if how else device
 
 
+def run_name(machine: str, split_of: object) -> str:
+    """How tables name a run: its machine, and the machine whose split seed it used where not its own (a missing
+    one may reach here from a table as None or NaN)."""
+    return f"{machine} (seed of {split_of})" if isinstance(split_of, str) else machine
+
+
 @dataclass
 class Record:
     """One experiment on one machine, as saved by `Experiment.save`."""
@@ -73,6 +79,10 @@ class Record:
     config: dict[str, Any] = field(default_factory=dict)
     run: run_record.RunRecord | None = None
     """The whole record as the schema reads it."""
+
+    @property
+    def split_of(self) -> str | None:
+        return self.run.run.split_of if self.run is not None and self.run.run is not None else None
 
     def value(self, metric: str) -> float | None:
         """A metric's value (the mean for mean-over-folds metrics), None where the record lacks it."""
