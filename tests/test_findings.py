@@ -75,10 +75,12 @@ def test_the_summary_counts_the_papers_findings_and_says_what_could_not_be_judge
              Finding(step, Delta(0.5, 0.05, 6, True), Delta(0.0, 0.02, 6)),  # does not
              Finding(step, None, Delta(0.0, 0.02, 6)),  # not run here
              Finding(step, Delta(0.1, math.nan, 1), Delta(0.1, 0.02, 6)),  # no error to judge by
-             Finding(step, Delta(0.1, 0.05, 6, True), None)]  # beyond the paper: not one of its findings
-    assert [f.verdict for f in found] == ["yes", "**no**", "not run here", "no error known", "–"]
-    assert findings.summary(found) == ("1 of 4 findings reproduced (Δ here within 2 combined standard errors of "
-                                       "Δ paper); 1 not run here, 1 without an error to judge by")
+             Finding(step, Delta(0.1, 0.05, 6, True), None),  # beyond the paper: not one of its findings
+             Finding(step, Delta(0.1, 0.2, 1), Delta(0.0, 0.02, 6))]  # a single run each: agrees, by its folds
+    assert [f.verdict for f in found] == ["yes", "**no**", "not run here", "no error known", "–", "yes"]
+    assert findings.summary(found) == ("2 of 5 findings reproduced (Δ here within 2 combined standard errors of "
+                                       "Δ paper); 1 not run here, 1 without an error to judge by, 1 judged on single "
+                                       "runs, whose errors are their spread over the test folds, not over seeds")
 
 
 def test_the_study_holds_the_papers_21_findings() -> None:

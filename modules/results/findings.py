@@ -133,7 +133,10 @@ def summary(found: list[Finding]) -> str:
     reproduced = sum(f.agrees is True for f in found)
     missing = sum(f.here is None for f in found)
     unknown = sum(f.here is not None and f.agrees is None for f in found)
+    single = sum(f.here is not None and f.agrees is not None and f.here.n == 1 for f in found)
     notes = [f"{missing} not run here"] * bool(missing) + [f"{unknown} without an error to judge by"] * bool(unknown)
+    notes += [f"{single} judged on single runs, whose errors are their spread over the test folds, not over "
+              f"seeds"] * bool(single)
     return (f"{reproduced} of {len(found)} findings reproduced (Δ here within {AGREEMENT:g} combined standard errors "
             f"of Δ paper)" + (f"; {', '.join(notes)}" if notes else ""))
 
