@@ -6,21 +6,19 @@ interrupted pair from the members it had saved)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modules import paths, record
-from modules.catalogue import experiment_info, experiments, find_experiment
+from modules.catalogue import code_cells, experiment_info, experiments, find_experiment
 from modules.errors import UserError
 from modules.experiment import load_machines, results_dir, run_label, run_title
 from modules.results.paper_build import MACHINES as PAPER_MACHINES
-from modules.runner import code_cells, run_one
 
 OUTPUT_TAIL = 3000
 """Characters of a failed pair's output kept for the summary (a Dask task's output is not streamed)."""
@@ -60,12 +58,6 @@ class Plan:
         return [sys.executable, "-m", "modules.cli", "run", pair.experiment, "--machine", self.machine,
                 "--split-of", pair.seed_of, "--dataset", self.dataset, "--engine", self.engine,
                 *(["--quick"] if self.quick else [])]
-
-    def arguments(self, pair: Pair) -> argparse.Namespace:
-        """The same run as `runner.run_one` takes it in this process (no Dask: the members train here)."""
-        return argparse.Namespace(experiment=pair.experiment, machine=self.machine, split_of=pair.seed_of,
-                                  dataset=self.dataset, quick=self.quick, engine=self.engine, scheduler=None,
-                                  device=None, fresh=False, log_output=False)
 
 
 def reproducible(notebook: Path) -> bool:
@@ -132,7 +124,11 @@ def run_pair(command: list[str]) -> tuple[int, str]:
     return done.returncode, done.stdout[-OUTPUT_TAIL:]
 
 
-def run_here(plan: Plan, todo: list[Pair], shown: dict[Pair, int]) -> list[Pair]:
+RunHere = Callable[[Plan, Pair], object]
+"""How a pair runs in this process: `higgsml run`'s own function, which the command layer passes in."""
+
+
+def run_here(plan: Plan, todo: list[Pair], shown: dict[Pair, int], run: RunHere) -> list[Pair]:
     """Run the pairs one after another in this process (torch and LUMIN loaded once); return those that failed."""
     for name in WITHOUT:
         os.environ.pop(name, None)
@@ -140,7 +136,7 @@ def run_here(plan: Plan, todo: list[Pair], shown: dict[Pair, int]) -> list[Pair]
     for pair in todo:
         print(f"[{shown[pair]}/{len(plan.pairs)}] running {pair.title(plan.machine)}", flush=True)
         try:
-            run_one(*find_experiment(pair.experiment), plan.arguments(pair))
+            run(plan, pair)
         except UserError as err:
             failed.append(pair)
             print(f"FAILED {pair.title(plan.machine)}: {err}", file=sys.stderr, flush=True)
@@ -174,9 +170,9 @@ def run_on_dask(plan: Plan, todo: list[Pair], scheduler: str, workers: int | Non
         cluster.close(client)
 
 
-def reproduce(plan: Plan, scheduler: str | None = None, workers: int | None = None) -> list[Pair]:
-    """Run every pair of `plan` whose record is missing (here or on Dask), saying which are kept; return the pairs
-    that failed."""
+def reproduce(plan: Plan, run: RunHere, scheduler: str | None = None, workers: int | None = None) -> list[Pair]:
+    """Run every pair of `plan` whose record is missing (here with `run`, or on Dask), saying which are kept; return
+    the pairs that failed."""
     shown = {pair: i for i, pair in enumerate(plan.pairs, 1)}
     todo = []
     for pair in plan.pairs:
@@ -189,16 +185,16 @@ def reproduce(plan: Plan, scheduler: str | None = None, workers: int | None = No
     if not todo:
         return []
     if scheduler is None:
-        return run_here(plan, todo, shown)
+        return run_here(plan, todo, shown, run)
     return run_on_dask(plan, todo, scheduler, workers)
 
 
-def reproduce_and_report(plan: Plan, scheduler: str | None = None, workers: int | None = None) -> int:
+def reproduce_and_report(plan: Plan, run: RunHere, scheduler: str | None = None, workers: int | None = None) -> int:
     """Run what is missing, then write the report of the folder the records went to (results/, or results/quick/
     with quick runs only); return the exit status: 1 where a pair failed."""
     from modules.results import report
 
-    failed = reproduce(plan, scheduler, workers)
+    failed = reproduce(plan, run, scheduler, workers)
     out = report.report_path(results_dir(plan.quick) / "report.md")
     report.build(out.parent, out, quick=plan.quick)
     print(f"{len(plan.pairs) - len(failed)} of {len(plan.pairs)} pairs recorded"

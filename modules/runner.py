@@ -14,7 +14,6 @@ failures are listed at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 
 from modules import paths
 from modules.batched.device import DEVICES
-from modules.catalogue import experiments, find_experiment, number
+from modules.catalogue import code_cells, experiments, find_experiment, number
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
 
@@ -66,16 +65,6 @@ def execute(notebook: Path, output: Path, parameters: dict[str, object], log_out
               file=sys.stderr)
         raise UserError(f"{notebook.name}: cell [{err.exec_count}] failed with {err.ename}: {err.evalue} "
                         f"(executed copy: {output})") from None
-
-
-def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
-    """(tags, source) of every code cell of a notebook, in order."""
-    cells = []
-    for cell in json.loads(notebook.read_text())["cells"]:
-        if cell["cell_type"] == "code":
-            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cells.append((cell.get("metadata", {}).get("tags", []), source))
-    return cells
 
 
 def run_in_process(notebook: Path, parameters: dict[str, object],

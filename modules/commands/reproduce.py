@@ -14,9 +14,13 @@ cluster, each training its members with the chosen engine on the worker it lands
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from modules.data.sources import add_dataset_argument
 from modules.runner import ENGINES
+
+if TYPE_CHECKING:
+    from modules.reproduce import Pair, Plan
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --scheduler local: how many worker processes (default: one per core)")
 
 
+def run_pair_here(plan: Plan, pair: Pair) -> object:
+    """One pair as `higgsml run` runs it, in this process (no Dask: the members train here)."""
+    from modules.catalogue import find_experiment
+    from modules.runner import run_one
+
+    args = argparse.Namespace(experiment=pair.experiment, machine=plan.machine, split_of=pair.seed_of,
+                              dataset=plan.dataset, quick=plan.quick, engine=plan.engine, scheduler=None, device=None,
+                              fresh=False, log_output=False)
+    return run_one(*find_experiment(pair.experiment), args)
+
+
 def main(args: argparse.Namespace) -> int:
     from modules.cluster import check_reachable
     from modules.reproduce import PAPER_MACHINES, choose_experiments, make_plan, reproduce_and_report
@@ -52,4 +67,4 @@ def main(args: argparse.Namespace) -> int:
                      dataset=str(args.dataset), quick=args.quick, engine=args.engine)
     if args.scheduler is not None:
         check_reachable(args.scheduler)
-    return reproduce_and_report(plan, args.scheduler, args.workers)
+    return reproduce_and_report(plan, run_pair_here, args.scheduler, args.workers)
