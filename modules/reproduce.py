@@ -27,7 +27,6 @@ WITHOUT = ("HIGGSML_SCHEDULER",)
 set by hand for `higgsml run` would send them elsewhere."""
 
 
-
 @dataclass(frozen=True)
 class Pair:
     """One run of the reproduction: an experiment with the split seed of one of the paper's machines."""

@@ -58,6 +58,13 @@ def test_what_would_mislead_or_cannot_run_is_refused_in_one_line(call, words: st
         call()
 
 
+def test_workers_without_a_local_cluster_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from modules.cli import main
+
+    assert main(["reproduce", "--workers", "2", "--quick"]) == 2
+    assert "--workers sizes a local Dask cluster" in capsys.readouterr().err
+
+
 # --- the quick reproduction, end to end --------------------------------------------------------------------------
 
 def environment(root: Path) -> dict[str, str]:

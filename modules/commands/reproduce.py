@@ -17,6 +17,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from modules.data.sources import add_dataset_argument
+from modules.errors import UserError
 from modules.runner import ENGINES
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ def main(args: argparse.Namespace) -> int:
     from modules.cluster import check_reachable
     from modules.reproduce import PAPER_MACHINES, choose_experiments, make_plan, reproduce_and_report
 
+    if args.workers is not None and args.scheduler != "local":
+        raise UserError("--workers sizes a local Dask cluster: give it with --scheduler local, or leave it out")
     seeds = [s.strip() for s in args.seeds.split(",") if s.strip()] if args.seeds else PAPER_MACHINES
     plan = make_plan(args.machine, choose_experiments(args.only, args.beyond_paper), seeds,
                      dataset=str(args.dataset), quick=args.quick, engine=args.engine)
