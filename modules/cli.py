@@ -22,6 +22,8 @@ COMMANDS: Registry = {
     "run": ("modules.runner", "execute an experiment notebook (or all of them) headless for a machine"),
     "search": ("modules.search.run", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
     "report": ("modules.results.report", "write the results report beside the paper's numbers, with its plots"),
+    "reproduce": ("modules.commands.reproduce", "run every experiment under the paper's six split seeds on this "
+                                                "machine, then write the report"),
 }
 
 

@@ -3,17 +3,17 @@
 record describes (and say whether its metrics came out identical).
 
 Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET, QUICK,
-FRESH and how to train: ENGINE, SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and
-HIGGSML_DEVICE where a user has set them by hand, else lumin, none, cpu). The executed copy
-`<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run
-saved are printed as a table. A failing cell stops that notebook with a non-zero exit showing the
-cell and its error; with `all`, the other notebooks still run and the failures are listed at the end.
+FRESH, SPLIT_OF (`--split-of`: another machine's split seed on this machine's hardware) and how to train: ENGINE,
+SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and HIGGSML_DEVICE where a user has set
+them by hand, else lumin, none, cpu). The executed copy `<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick
+mode) is kept beside the notebook, and the metrics the run saved are printed as a table. A failing cell stops that
+notebook with a non-zero exit showing the cell and its error; with `all`, the other notebooks still run and the
+failures are listed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -23,7 +23,7 @@ from typing import Any
 
 from modules import paths
 from modules.batched.device import DEVICES
-from modules.catalogue import experiments, find_experiment, number
+from modules.catalogue import code_cells, experiments, find_experiment, number
 from modules.data.sources import add_dataset_argument
 from modules.errors import UserError
 
@@ -38,10 +38,10 @@ EXPECTED_ERRORS = ("UserError", "DataError")
 """Errors this project raises for bad input, each already one clear line."""
 
 
-def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
+def executed_path(notebook: Path, machine: str, quick: bool, split_of: str | None = None) -> Path:
     from modules.experiment import run_label
 
-    return notebook.with_name(f"{run_label(notebook.stem, machine)}{'_quick' if quick else ''}.ipynb")
+    return notebook.with_name(f"{run_label(notebook.stem, machine, split_of)}{'_quick' if quick else ''}.ipynb")
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, object], log_output: bool = False) -> None:
@@ -65,16 +65,6 @@ def execute(notebook: Path, output: Path, parameters: dict[str, object], log_out
               file=sys.stderr)
         raise UserError(f"{notebook.name}: cell [{err.exec_count}] failed with {err.ename}: {err.evalue} "
                         f"(executed copy: {output})") from None
-
-
-def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
-    """(tags, source) of every code cell of a notebook, in order."""
-    cells = []
-    for cell in json.loads(notebook.read_text())["cells"]:
-        if cell["cell_type"] == "code":
-            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cells.append((cell.get("metadata", {}).get("tags", []), source))
-    return cells
 
 
 def run_in_process(notebook: Path, parameters: dict[str, object],
@@ -143,6 +133,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the record's)")
     parser.add_argument("--machine", default=None,
                         help="machine name from machines.toml (default: local; with --like: the record's)")
+    parser.add_argument("--split-of", default=None, metavar="MACHINE",
+                        help="use this machine's train/validation split seed (from machines.toml) on --machine's "
+                             "hardware; the record is named <experiment>_<machine>_seed-<MACHINE>.json (default: "
+                             "--machine's own seed)")
     parser.add_argument("--like", type=Path, default=None, metavar="RECORD",
                         help="repeat the run a results JSON records: its experiment, machine, quick or full mode, "
                              "dataset, engine, scheduler and device, each unless given here; then say whether the "
@@ -162,29 +156,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_one(name: str, notebook: Path, args: argparse.Namespace) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
     from modules import locks, progress
-    from modules.experiment import run_lock, workdir_for
+    from modules.experiment import run_lock, run_title, workdir_for
 
-    workdir = workdir_for(name, args.machine, args.quick)
-    with locks.exclusive(run_lock(workdir), f"{name} on machine {args.machine}"):
+    split_of = getattr(args, "split_of", None)
+    workdir = workdir_for(name, args.machine, args.quick, split_of)
+    with locks.exclusive(run_lock(workdir), run_title(name, args.machine, split_of)):
         return _run_locked(name, notebook, args, workdir / progress.FILE)
 
 
 def _run_locked(name: str, notebook: Path, args: argparse.Namespace, status: Path) -> Path:
     """`run_one` once the run's lock is held (the notebook's session finds it held by this process, its parent)."""
     from modules import progress
-    from modules.experiment import Experiment, run_label
-    from modules.session import metrics_table, results_dir
+    from modules.experiment import Experiment, metrics_table, results_dir, run_label, run_title
 
-    output = executed_path(notebook, args.machine, args.quick)
-    print(f"running {name} on machine {args.machine} ({'quick' if args.quick else 'full'} mode), "
+    split_of = getattr(args, "split_of", None)
+    output = executed_path(notebook, args.machine, args.quick, split_of)
+    print(f"running {run_title(name, args.machine, split_of)} ({'quick' if args.quick else 'full'} mode), "
           f"dataset {args.dataset}; executed copy: {output}", flush=True)
     start = time.perf_counter()
     parameters = {"MACHINE": args.machine, "DATASET": str(args.dataset), "QUICK": args.quick,
-                  "FRESH": getattr(args, "fresh", False), **training_parameters(args)}
+                  "FRESH": getattr(args, "fresh", False), "SPLIT_OF": split_of, **training_parameters(args)}
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
     with progress.Watcher(status):
         execute(notebook, output, parameters, log_output=args.log_output)
-    path = results_dir(args.quick) / f"{run_label(name, args.machine)}.json"
+    path = results_dir(args.quick) / f"{run_label(name, args.machine, split_of)}.json"
     result = Experiment.from_json(path)
     print(f"finished in {time.perf_counter() - start:.0f} s; {result.dataset.get('description', 'dataset unknown')}")
     print(metrics_table(result.results).to_string())
@@ -242,7 +237,9 @@ def apply_like(args: argparse.Namespace) -> Any:
     args.dataset = spec.dataset if str(args.dataset) == "auto" else args.dataset
     args.engine, args.device = args.engine or spec.engine, args.device or spec.device
     args.scheduler = args.scheduler or spec.scheduler
-    seed = lookup_machine(args.machine).seed
+    if args.machine == spec.machine:
+        args.split_of = args.split_of or spec.split_of
+    seed = lookup_machine(args.split_of or args.machine).seed
     if args.machine == spec.machine and earlier.seed is not None and seed != earlier.seed:
         raise UserError(f"{args.like}: machine {args.machine} had seed {earlier.seed} for this run but has seed {seed} "
                         f"now, so the run cannot be repeated; add a machine with seed {earlier.seed} to machines.toml "
@@ -261,6 +258,8 @@ def main(args: argparse.Namespace) -> int:
     earlier = apply_like(args) if args.like is not None else None
     args.machine = args.machine or "local"
     lookup_machine(args.machine)
+    if args.split_of is not None:
+        lookup_machine(args.split_of)
     if args.experiment is None:
         raise UserError("name an experiment (a number, a full name or 'all'), or a record to repeat with --like")
     refuse_what_does_not_apply(args)

@@ -16,7 +16,7 @@ from modules import paths
 ROOT = paths.PROJECT_ROOT
 PACKAGE = ROOT / "modules"
 COMMANDS = {"modules.cli", "modules.listing", "modules.runner", "modules.search.run", "modules.data.commands",
-            "modules.data.prepare_command"}
+            "modules.data.prepare_command", "modules.commands.reproduce"}
 """Modules that only turn a command line into calls of the library (argparse, `main`): nothing else imports them."""
 
 

@@ -1,0 +1,1 @@
+"""The command line's subcommands, one module each exposing `add_arguments(parser)` and `main(args)`."""
