@@ -55,8 +55,9 @@ find_python() {
 }
 
 # What `pip check` may say, and only because lumin.txt installs LUMIN 0.9.1 with --no-deps: its declared but never
-# imported plotly and poetry-plugin-export, and its stale numpy/pandas pins on the Pythons where they cannot be met.
-LUMIN_OVERRIDES='^lumin 0\.9\.1 (requires (plotly|poetry-plugin-export), which is not installed|has requirement (numpy<2\.0\.0|pandas<2\.1\.0), but you have (numpy|pandas) [0-9.]+)\.$'
+# imported plotly and poetry-plugin-export, torch-geometric (imported, but modules/compat.py stands in for it), and
+# its stale numpy/pandas pins on the Pythons where they cannot be met.
+LUMIN_OVERRIDES='^lumin 0\.9\.1 (requires (plotly|poetry-plugin-export|torch-geometric), which is not installed|has requirement (numpy<2\.0\.0|pandas<2\.1\.0), but you have (numpy|pandas) [0-9.]+)\.$'
 
 PYTHON_FOUND=$(find_python)
 echo "setup: using Python $(version_of "$PYTHON_FOUND") at $PYTHON_FOUND"

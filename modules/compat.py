@@ -27,6 +27,10 @@
 8. fastcore 1.3.5 (LUMIN's) imports `imghdr`, deprecated with a warning on 3.11 and 3.12 and removed from 3.13, where
    requirements.txt installs standard-imghdr, which warns that it is not the standard one. It is imported here once
    with that one note silenced.
+9. LUMIN's fold and batch yielders import PyTorch Geometric at module level for graph data, which the study never
+   uses; importing it costs 4.4 s per process here (it loads `torch._dynamo`), paid by every notebook kernel, search
+   and Dask worker. requirements.txt leaves it out, and where it is absent a stand-in like pdpbox's is registered
+   whose loader raises a clear error if graph data is ever asked for. An installed PyTorch Geometric is used as is.
 `distutils`, gone from Python 3.12, which LUMIN imports for `LooseVersion`, comes from setuptools < 81 (requirements).
 """
 
@@ -63,6 +67,24 @@ def _register_pdpbox_stand_in() -> None:
     package.pdp = pdp
     package.__path__ = []
     sys.modules["pdpbox"], sys.modules["pdpbox.pdp"] = package, pdp
+
+
+class _GraphDataUnavailable:
+    """Stand-in for PyTorch Geometric's loader: importing works, using it explains why it cannot."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise ImportError("graph data needs PyTorch Geometric, which this environment leaves out on purpose "
+                          "(see requirements.txt); `pip install torch-geometric==2.8.1`")
+
+
+def _register_torch_geometric_stand_in() -> None:
+    if "torch_geometric" in sys.modules or importlib.util.find_spec("torch_geometric") is not None:
+        return
+    package, data, loader = (types.ModuleType(f"torch_geometric{part}") for part in ("", ".data", ".loader"))
+    data.Dataset = type("Dataset", (), {"__doc__": "Stand-in: annotations only (LUMIN's graph yielders)."})
+    loader.DataLoader = type("DataLoader", (_GraphDataUnavailable,), {})
+    package.data, package.loader, package.__path__ = data, loader, []
+    sys.modules.update({"torch_geometric": package, "torch_geometric.data": data, "torch_geometric.loader": loader})
 
 
 SCALAR_NAMES = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
@@ -162,6 +184,7 @@ def _when_imported(name: str, action: Callable[[types.ModuleType], None]) -> Non
 def apply() -> None:
     """Apply every mend; safe to call more than once."""
     _register_pdpbox_stand_in()
+    _register_torch_geometric_stand_in()
     _restore_nan_alias()
     _import_imghdr_quietly()
     _when_imported("torch.serialization", _allow_numpy_in_checkpoints)

@@ -21,6 +21,25 @@ def test_lumin_model_modules_import_after_modules() -> None:
     assert done.stdout.strip() == "imported"
 
 
+def test_lumin_s_graph_imports_cost_nothing_where_pytorch_geometric_is_left_out() -> None:
+    """LUMIN's yielders import PyTorch Geometric, which imports torch._dynamo (4.4 s a process): set up without it,
+    LUMIN's data modules import, torch._dynamo stays unloaded, and the graph loader says why it cannot be used; an
+    installed PyTorch Geometric is the real one."""
+    code = ("import sys, importlib.util; installed = importlib.util.find_spec('torch_geometric') is not None\n"
+            "import modules, lumin.nn.data.fold_yielder, lumin.nn.data.batch_yielder\n"
+            "import torch_geometric.loader as loader\n"
+            "print(installed, getattr(sys.modules['torch_geometric'], '__file__', None) is not None,"
+            " 'torch._dynamo' in sys.modules)\n"
+            "try:\n    loader.DataLoader([], batch_size=1)\nexcept ImportError as err:\n    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    if lines[0] == "True True True":  # installed by hand: used as is
+        return
+    assert lines[0] == "False False False"
+    assert lines[1].startswith("graph data needs PyTorch Geometric, which this environment leaves out on purpose")
+
+
 def test_onecycle_model_trains_saves_and_reloads(tmp_path: Path) -> None:
     """A OneCycle-trained model's checkpoint holds numpy scalars; reloading it into an Ensemble must work."""
     from lumin.data_processing.file_proc import df2foldfile
