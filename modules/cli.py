@@ -1,7 +1,7 @@
 """The `higgsml` command: one entry point, one subcommand per job.
 
-Each subcommand lives in its own module exposing `add_arguments(parser)` and `main(args) -> int`; this file only
-lists them, so adding a command never means editing an `if` chain.
+Each subcommand lives in its own module of `modules/commands/` exposing `add_arguments(parser)` and
+`main(args) -> int`; this file only lists them, so adding a command never means editing an `if` chain.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ COMMANDS: Registry = {
     "info": ("modules.info", "show package versions, the detected hardware and the project's folders"),
     "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
     "list": ("modules.listing", "list the experiments with their paper IDs and which results exist"),
-    "run": ("modules.runner", "execute an experiment notebook (or all of them) headless for a machine"),
-    "search": ("modules.search.run", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
+    "run": ("modules.commands.run", "execute an experiment notebook (or all of them) headless for a machine"),
+    "search": ("modules.commands.search", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
     "report": ("modules.results.report", "write the results report beside the paper's numbers, with its plots"),
 }
 

@@ -15,7 +15,8 @@ from modules import paths
 
 ROOT = paths.PROJECT_ROOT
 PACKAGE = ROOT / "modules"
-COMMANDS = {"modules.cli", "modules.listing", "modules.runner", "modules.search.run", "modules.data.commands",
+COMMANDS = {"modules.cli", "modules.listing", "modules.commands", "modules.commands.options", "modules.commands.run",
+            "modules.commands.search", "modules.data.commands",
             "modules.data.prepare_command"}
 """Modules that only turn a command line into calls of the library (argparse, `main`): nothing else imports them."""
 
