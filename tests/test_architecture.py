@@ -15,9 +15,9 @@ from modules import paths
 
 ROOT = paths.PROJECT_ROOT
 PACKAGE = ROOT / "modules"
-COMMANDS = {"modules.cli", "modules.listing", "modules.commands", "modules.commands.options", "modules.commands.run",
-            "modules.commands.search", "modules.data.commands",
-            "modules.data.prepare_command"}
+COMMANDS = {"modules.cli", "modules.commands", "modules.commands.info", "modules.commands.list",
+            "modules.commands.options", "modules.commands.report", "modules.commands.run", "modules.commands.search",
+            "modules.data.commands", "modules.data.prepare_command"}
 """Modules that only turn a command line into calls of the library (argparse, `main`): nothing else imports them."""
 
 
