@@ -17,7 +17,7 @@ Registry = dict[str, tuple[str, str]]
 
 COMMANDS: Registry = {
     "info": ("modules.commands.info", "show package versions, the detected hardware and the project's folders"),
-    "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
+    "data": ("modules.commands.data", "fetch, check, simulate and prepare the challenge data"),
     "list": ("modules.commands.list", "list the experiments with their paper IDs and which results exist"),
     "run": ("modules.commands.run", "execute an experiment notebook (or all of them) headless for a machine"),
     "search": ("modules.commands.search", "run or resume the hyper-parameter search (experiment 17), trial by trial"),

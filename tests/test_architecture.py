@@ -17,7 +17,8 @@ ROOT = paths.PROJECT_ROOT
 PACKAGE = ROOT / "modules"
 COMMANDS = {"modules.cli", "modules.commands", "modules.commands.info", "modules.commands.list",
             "modules.commands.options", "modules.commands.report", "modules.commands.run", "modules.commands.search",
-            "modules.data.commands", "modules.data.prepare_command"}
+            "modules.commands.data", "modules.commands.data.check", "modules.commands.data.compare_real",
+            "modules.commands.data.fetch", "modules.commands.data.prepare", "modules.commands.data.simulate"}
 """Modules that only turn a command line into calls of the library (argparse, `main`): nothing else imports them."""
 
 
