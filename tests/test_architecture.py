@@ -18,7 +18,8 @@ PACKAGE = ROOT / "modules"
 COMMANDS = {"modules.cli", "modules.commands", "modules.commands.info", "modules.commands.list",
             "modules.commands.options", "modules.commands.report", "modules.commands.run", "modules.commands.search",
             "modules.commands.data", "modules.commands.data.check", "modules.commands.data.compare_real",
-            "modules.commands.data.fetch", "modules.commands.data.prepare", "modules.commands.data.simulate"}
+            "modules.commands.data.fetch", "modules.commands.data.prepare", "modules.commands.data.simulate",
+            "modules.commands.paper_build"}
 """Modules that only turn a command line into calls of the library (argparse, `main`): nothing else imports them."""
 
 
