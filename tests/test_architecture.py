@@ -1,6 +1,6 @@
 """The package's layers: command-line code (argparse, `main`) lives in `modules/commands/` and `modules/cli.py` only,
 no library module imports it, and no two files of `modules/` import each other, directly or round a loop (imports
-inside functions count too). The files are read with `ast`, never imported.
+inside functions count too). The walk reads the files with `ast` and imports none of them.
 
 An import names a file: `from modules.a import b` is an edge to `modules/a/b.py` when `b` is a module, else to
 `modules/a.py` (or `modules/a/__init__.py`); relative imports are resolved the same way. The package `__init__` files
