@@ -37,6 +37,16 @@ def experiment_info(notebook: Path) -> dict[str, Any]:
         raise UserError(f"{notebook}: not a readable notebook: {err}") from None
 
 
+def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
+    """(tags, source) of every code cell of a notebook, in order."""
+    cells = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            cells.append((cell.get("metadata", {}).get("tags", []), source))
+    return cells
+
+
 def find_experiment(spec: str, notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> tuple[str, Path]:
     """Accept the experiment's number ('13') or its full name; an unknown one lists what exists."""
     known = experiments(notebooks_dir)

@@ -22,6 +22,8 @@ COMMANDS: Registry = {
     "run": ("modules.commands.run", "execute an experiment notebook (or all of them) headless for a machine"),
     "search": ("modules.commands.search", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
     "report": ("modules.commands.report", "write the results report beside the paper's numbers, with its plots"),
+    "reproduce": ("modules.commands.reproduce", "run every experiment under the paper's six split seeds on this "
+                                                "machine, then write the report"),
 }
 
 

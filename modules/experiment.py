@@ -11,10 +11,13 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modules import atomic, hardware, info, paths, record
 from modules.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MACHINES_FILE = Path(os.environ.get("HIGGSML_MACHINES", paths.PROJECT_ROOT / "machines.toml"))
 
@@ -83,14 +86,42 @@ def lookup_machine(name: str, path: Path = MACHINES_FILE) -> Machine:
     return machines[name]
 
 
-def run_label(name: str, machine: str) -> str:
-    """`<experiment>_<machine>`: the one place that names a run (results JSON, executed notebook, weights, plots)."""
-    return f"{name}_{machine}"
+def run_label(name: str, machine: str, split_of: str | None = None) -> str:
+    """`<experiment>_<machine>`, or `<experiment>_<machine>_seed-<split_of>` for a run on `machine`'s hardware with
+    another machine's split seed: the one place that names a run (results JSON, executed notebook, weights, plots),
+    so a name never claims hardware the run did not use."""
+    return f"{name}_{machine}" + (f"_seed-{split_of}" if split_of not in (None, machine) else "")
 
 
-def workdir_for(name: str, machine: str, quick: bool) -> Path:
-    """Where a run keeps its trained members and scratch files (weights/<experiment>_<machine>[_quick]/)."""
-    return paths.WEIGHTS_DIR / (run_label(name, machine) + ("_quick" if quick else ""))
+def results_dir(quick: bool) -> Path:
+    """Full runs are the record in results/; quick runs go to results/quick/ so the two never mix."""
+    return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
+
+
+def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
+    """Metrics as rows `value ± error` (the error only for mean-over-folds metrics)."""
+    import pandas as pd
+
+    rows = []
+    for name, value in results.items():
+        if isinstance(value, (tuple, list)):
+            rows.append((name, f"{value[0]:.4f} ± {value[1]:.4f}"))
+        elif isinstance(value, float):
+            rows.append((name, f"{value:.4f}"))
+        else:
+            rows.append((name, str(value)))
+    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
+
+
+def run_title(name: str, machine: str, split_of: str | None = None) -> str:
+    """How messages and locks name a run: `<experiment> on machine <machine>[ with the split of <split_of>]`."""
+    split = f" with the split of {split_of}" if split_of not in (None, machine) else ""
+    return f"{name} on machine {machine}{split}"
+
+
+def workdir_for(name: str, machine: str, quick: bool, split_of: str | None = None) -> Path:
+    """Where a run keeps its trained members and scratch files (weights/<run label>[_quick]/)."""
+    return paths.WEIGHTS_DIR / (run_label(name, machine, split_of) + ("_quick" if quick else ""))
 
 
 def run_lock(workdir: Path) -> Path:
@@ -125,16 +156,20 @@ def _now() -> str:
 
 
 class Experiment:
-    """Metrics of one experiment on one machine; `exp[metric] = value` records, `save()` writes the JSON."""
+    """Metrics of one experiment on one machine; `exp[metric] = value` records, `save()` writes the JSON. With
+    `split_of`, the run uses that machine's split seed on `machine`'s hardware (and says so in its name)."""
 
     def __init__(self, name: str, machine: str, results_dir: Path | None = None,
-                 machines_file: Path = MACHINES_FILE) -> None:
+                 machines_file: Path = MACHINES_FILE, split_of: str | None = None) -> None:
         found = lookup_machine(machine, machines_file)
         if found.torch_threads is not None:
             import torch
 
             torch.set_num_threads(found.torch_threads)
-        self.name, self.machine, self.seed, self.description = name, machine, found.seed, found.description
+        split_of = None if split_of == machine else split_of
+        seed = found.seed if split_of is None else lookup_machine(split_of, machines_file).seed
+        self.name, self.machine, self.seed, self.description = name, machine, seed, found.description
+        self.split_of = split_of
         self.results_dir = Path(results_dir) if results_dir is not None else paths.RESULTS_DIR
         self.results: dict[str, Any] = {}
         self.config: dict[str, Any] = {}
@@ -161,7 +196,7 @@ class Experiment:
 
     @property
     def path(self) -> Path:
-        return self.results_dir / f"{run_label(self.name, self.machine)}.json"
+        return self.results_dir / f"{run_label(self.name, self.machine, self.split_of)}.json"
 
     def to_record(self) -> record.RunRecord:
         """The run as the record schema holds it."""
@@ -208,4 +243,5 @@ class Experiment:
         exp.started, exp.finished = found.started, found.finished
         exp.load = found.load_average or {"started": None, "finished": None}
         exp.code, exp.run = found.code, found.spec()
+        exp.split_of = exp.run.split_of
         return exp

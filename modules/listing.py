@@ -7,12 +7,13 @@ from pathlib import Path
 
 from modules import paths
 from modules.catalogue import experiment_info, experiments
-from modules.results.records import read_record
+from modules.results.records import read_record, run_name
 
 
 def machines_with_results(results_dir: Path) -> dict[str, list[str]]:
     """Experiment name -> machines with a full result in `results_dir`, read from the records themselves (machine
-    names may contain underscores, so file names alone are ambiguous); a bad record is named, with what is wrong, on
+    names may contain underscores, so file names alone are ambiguous), a run with another machine's split seed as
+    `machine (seed of that machine)`; a bad record is named, with what is wrong, on
     stderr and skipped."""
     found: dict[str, list[str]] = {}
     for path in sorted(results_dir.glob("*.json")):
@@ -21,7 +22,7 @@ def machines_with_results(results_dir: Path) -> dict[str, list[str]]:
         except ValueError as err:
             print(f"{path}: skipped, {err}", file=sys.stderr)
             continue
-        found.setdefault(record.exp_name, []).append(record.machine)
+        found.setdefault(record.exp_name, []).append(run_name(record.machine, record.split_of))
     return found
 
 

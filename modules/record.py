@@ -4,7 +4,9 @@ converts older versions, so a damaged record is named with what is wrong instead
 
 Versions: 1, records written before the schema existed (no `schema_version`, no `code`, no `run`; also the paper's
 published files, which hold only the metrics); 2 adds `schema_version`, the code's git commit and whether its tree was
-dirty (`code`), and how to repeat the run (`run`: what `higgsml run --like` needs).
+dirty (`code`), and how to repeat the run (`run`: what `higgsml run --like` needs); 3 adds `run.split_of`, the machine
+whose split seed a run used on another machine's hardware (`higgsml run --split-of`, `higgsml reproduce`), null for a
+machine's own seed.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from typing import Any
 
 from modules import paths
 
-SCHEMA_VERSION = 2
-KNOWN_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+KNOWN_VERSIONS = (1, 2, 3)
 CODE_PATHS = ("modules", "notebooks", "machines.toml", "requirements.txt", "pyproject.toml")
 """What decides what a run computes: a change to a tracked file here makes the tree dirty (new records in results/
 do not)."""
@@ -32,7 +34,7 @@ class RecordError(ValueError):
 @dataclass(frozen=True)
 class RunSpec:
     """What repeats a run exactly: the experiment's notebook with these parameters (MACHINE, QUICK, DATASET, ENGINE,
-    SCHEDULER, DEVICE) on the code of the record's commit."""
+    SCHEDULER, DEVICE, SPLIT_OF) on the code of the record's commit."""
 
     experiment: str
     machine: str
@@ -42,6 +44,8 @@ class RunSpec:
     engine: str = "lumin"
     scheduler: str | None = None
     device: str = "cpu"
+    split_of: str | None = None
+    """The machine whose split seed the run used instead of `machine`'s own (None: its own)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,7 @@ _TOP = {"exp_name": (str,), "machine": (str,), "results": (dict,), "seed": (int,
         "code": (dict,), "run": (dict, type(None))}
 REQUIRED = {1: ("exp_name", "machine", "results"),
             2: ("exp_name", "machine", "results", "config", "dataset", "hardware", "versions", "code", "run")}
+REQUIRED[3] = REQUIRED[2]
 
 
 def validate(data: Any) -> int:
@@ -197,7 +202,8 @@ def _check_spec(run: dict[str, Any]) -> None:
         raise RecordError(f"run has unknown keys {', '.join(unknown)}")
     for key, types, required in (("experiment", (str,), True), ("machine", (str,), True), ("quick", (bool,), False),
                                  ("dataset", (str,), False), ("engine", (str,), False),
-                                 ("scheduler", (str, type(None)), False), ("device", (str,), False)):
+                                 ("scheduler", (str, type(None)), False), ("device", (str,), False),
+                                 ("split_of", (str, type(None)), False)):
         _check(run, key, types, "run.", required)
 
 

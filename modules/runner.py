@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modules import paths
-from modules.catalogue import experiments, number
+from modules.catalogue import code_cells, experiments, number
 from modules.errors import UserError
 
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
@@ -22,10 +21,10 @@ EXPECTED_ERRORS = ("UserError", "DataError")
 """Errors this project raises for bad input, each already one clear line."""
 
 
-def executed_path(notebook: Path, machine: str, quick: bool) -> Path:
+def executed_path(notebook: Path, machine: str, quick: bool, split_of: str | None = None) -> Path:
     from modules.experiment import run_label
 
-    return notebook.with_name(f"{run_label(notebook.stem, machine)}{'_quick' if quick else ''}.ipynb")
+    return notebook.with_name(f"{run_label(notebook.stem, machine, split_of)}{'_quick' if quick else ''}.ipynb")
 
 
 def execute(notebook: Path, output: Path, parameters: dict[str, object], log_output: bool = False) -> None:
@@ -49,16 +48,6 @@ def execute(notebook: Path, output: Path, parameters: dict[str, object], log_out
               file=sys.stderr)
         raise UserError(f"{notebook.name}: cell [{err.exec_count}] failed with {err.ename}: {err.evalue} "
                         f"(executed copy: {output})") from None
-
-
-def code_cells(notebook: Path) -> list[tuple[list[str], str]]:
-    """(tags, source) of every code cell of a notebook, in order."""
-    cells = []
-    for cell in json.loads(notebook.read_text())["cells"]:
-        if cell["cell_type"] == "code":
-            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cells.append((cell.get("metadata", {}).get("tags", []), source))
-    return cells
 
 
 def run_in_process(notebook: Path, parameters: dict[str, object],
@@ -100,41 +89,43 @@ class RunOptions:
     dataset: str = "auto"
     quick: bool = False
     fresh: bool = False
+    split_of: str | None = None
+    """Another machine whose split seed the run uses on this machine's hardware."""
     engine: str = NOTEBOOK_DEFAULTS["ENGINE"]
     scheduler: str | None = NOTEBOOK_DEFAULTS["SCHEDULER"]
     device: str = NOTEBOOK_DEFAULTS["DEVICE"]
     log_output: bool = False
 
     def parameters(self) -> dict[str, object]:
-        """The notebook's parameters cell: MACHINE, DATASET, QUICK, FRESH, ENGINE, SCHEDULER and DEVICE."""
+        """The notebook's parameters cell: MACHINE, DATASET, QUICK, FRESH, SPLIT_OF, ENGINE, SCHEDULER and DEVICE."""
         return {"MACHINE": self.machine, "DATASET": str(self.dataset), "QUICK": self.quick, "FRESH": self.fresh,
-                "ENGINE": self.engine, "SCHEDULER": self.scheduler, "DEVICE": self.device}
+                "SPLIT_OF": self.split_of, "ENGINE": self.engine, "SCHEDULER": self.scheduler, "DEVICE": self.device}
 
 
 def run_one(name: str, notebook: Path, options: RunOptions) -> Path:
     """Execute one experiment's notebook and print its metrics; return the results JSON written."""
     from modules import locks, progress
-    from modules.experiment import run_lock, workdir_for
+    from modules.experiment import run_lock, run_title, workdir_for
 
-    workdir = workdir_for(name, options.machine, options.quick)
-    with locks.exclusive(run_lock(workdir), f"{name} on machine {options.machine}"):
+    workdir = workdir_for(name, options.machine, options.quick, options.split_of)
+    with locks.exclusive(run_lock(workdir), run_title(name, options.machine, options.split_of)):
         return _run_locked(name, notebook, options, workdir / progress.FILE)
 
 
 def _run_locked(name: str, notebook: Path, options: RunOptions, status: Path) -> Path:
     """`run_one` once the run's lock is held (the notebook's session finds it held by this process, its parent)."""
     from modules import progress
-    from modules.experiment import Experiment, run_label
-    from modules.session import metrics_table, results_dir
+    from modules.experiment import Experiment, metrics_table, results_dir, run_label, run_title
 
-    output = executed_path(notebook, options.machine, options.quick)
-    print(f"running {name} on machine {options.machine} ({'quick' if options.quick else 'full'} mode), "
+    output = executed_path(notebook, options.machine, options.quick, options.split_of)
+    mode = "quick" if options.quick else "full"
+    print(f"running {run_title(name, options.machine, options.split_of)} ({mode} mode), "
           f"dataset {options.dataset}; executed copy: {output}", flush=True)
     start = time.perf_counter()
     os.environ[progress.HEADLESS] = "1"  # the kernel reports to the status file; this process shows it
     with progress.Watcher(status):
         execute(notebook, output, options.parameters(), log_output=options.log_output)
-    path = results_dir(options.quick) / f"{run_label(name, options.machine)}.json"
+    path = results_dir(options.quick) / f"{run_label(name, options.machine, options.split_of)}.json"
     result = Experiment.from_json(path)
     print(f"finished in {time.perf_counter() - start:.0f} s; {result.dataset.get('description', 'dataset unknown')}")
     print(metrics_table(result.results).to_string())

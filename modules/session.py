@@ -15,12 +15,12 @@ from typing import Any
 
 import pandas as pd
 
-from modules import evaluation, locks, paths, training
+from modules import evaluation, locks, training
 from modules.data import sources
 from modules.data.identity import is_simulated
 from modules.data.prepare import PreparedData, PrepareOptions, prepare
 from modules.errors import UserError
-from modules.experiment import Experiment, run_label, run_lock, workdir_for
+from modules.experiment import Experiment, metrics_table, results_dir, run_label, run_lock, run_title, workdir_for
 from modules.models.describe import describe_model
 from modules.models.ensembles import describe_ensemble
 from modules.models.original import SUB_EPOCHS_PER_EPOCH
@@ -103,7 +103,8 @@ class Session:
     @property
     def plots_dir(self) -> Path:
         """Where the run's own plots go: results/plots/<experiment>_<machine>/ (results/quick/plots/ when quick)."""
-        return self.experiment.results_dir / "plots" / run_label(self.experiment.name, self.experiment.machine)
+        exp = self.experiment
+        return exp.results_dir / "plots" / run_label(exp.name, exp.machine, exp.split_of)
 
     @property
     def simulated(self) -> bool:
@@ -155,24 +156,6 @@ class Session:
         return metrics_table(exp.results)
 
 
-def metrics_table(results: dict[str, Any]) -> pd.DataFrame:
-    """Metrics as rows `value ± error` (the error only for mean-over-folds metrics)."""
-    rows = []
-    for name, value in results.items():
-        if isinstance(value, (tuple, list)):
-            rows.append((name, f"{value[0]:.4f} ± {value[1]:.4f}"))
-        elif isinstance(value, float):
-            rows.append((name, f"{value:.4f}"))
-        else:
-            rows.append((name, str(value)))
-    return pd.DataFrame(rows, columns=["metric", "value"]).set_index("metric")
-
-
-def results_dir(quick: bool) -> Path:
-    """Full runs are the record in results/; quick runs go to results/quick/ so the two never mix."""
-    return paths.RESULTS_DIR / "quick" if quick else paths.RESULTS_DIR
-
-
 def experiment_name(folder: Path | None = None) -> str:
     """The experiment a notebook belongs to: the name of the numbered folder it runs in (Jupyter and `higgsml run`
     both run a notebook in its own folder)."""
@@ -203,20 +186,23 @@ def guard_record(experiment: Experiment) -> None:
 
 def start(machine: str, dataset: str = "auto", quick: bool = False, options: PrepareOptions | None = None,
           name: str | None = None, fresh: bool = False, guard: bool = True, split_seed: int | None = None,
-          engine: str = "lumin", scheduler: str | None = None, device: str = "cpu") -> Session:
-    """Resolve and prepare the data with the machine's seed (or `split_seed`), and open the experiment record.
+          engine: str = "lumin", scheduler: str | None = None, device: str = "cpu",
+          split_of: str | None = None) -> Session:
+    """Resolve and prepare the data with the machine's seed (or that of the machine `split_of` names, or
+    `split_seed`), and open the experiment record.
 
     The experiment's name is its notebook's folder unless `name` is given. Only one run of an experiment on a
     machine at a time (a lock). A full run refuses to start where its record exists unless `fresh` (or `guard` is
     off, for records that are meant to be updated, like the search's summary); `fresh` also discards members an
     interrupted run left, which are otherwise reused. `engine`, `scheduler` and `device` say how `train` trains
-    (the notebook's ENGINE, SCHEDULER and DEVICE).
+    (the notebook's ENGINE, SCHEDULER and DEVICE); `split_of` is the notebook's SPLIT_OF.
     """
     name = name or experiment_name()
     scale = QUICK if quick else FULL
-    experiment = Experiment(name, machine, results_dir=results_dir(quick))
-    workdir = workdir_for(name, machine, quick)
-    lock = locks.hold(run_lock(workdir), f"{name} on machine {machine}", parent_may_hold=True)
+    experiment = Experiment(name, machine, results_dir=results_dir(quick), split_of=split_of)
+    split_of = experiment.split_of
+    workdir = workdir_for(name, machine, quick, split_of)
+    lock = locks.hold(run_lock(workdir), run_title(name, machine, split_of), parent_may_hold=True)
     if guard and not quick and not fresh:
         guard_record(experiment)
     check_writable(experiment.results_dir)
@@ -227,9 +213,9 @@ def start(machine: str, dataset: str = "auto", quick: bool = False, options: Pre
     progress.stage("preparing the data")
     source = sources.resolve(dataset, events=scale.simulated_events)
     print(source.description)
-    experiment.run = RunSpec(name, machine, quick, sources.spec_of(source), engine, scheduler, device)
+    experiment.run = RunSpec(name, machine, quick, sources.spec_of(source), engine, scheduler, device, split_of)
     seed = experiment.seed if split_seed is None else split_seed
-    origin = f"seed {seed}" + ("" if split_seed is not None else f" of machine {machine}")
+    origin = f"seed {seed}" + ("" if split_seed is not None else f" of machine {split_of or machine}")
     options = dataclasses.replace(options or PrepareOptions(), seed=seed, max_events=scale.max_events)
     prepared = prepare(source, options)
     rows = prepared.rows

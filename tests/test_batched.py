@@ -282,5 +282,7 @@ def test_the_speed_benchmark_runs_short_and_writes_nothing_into_the_project(tmp_
     assert float(training[-3]) > 0 and float(training[-2]) > 0 and float(training[-1]) > 0  # (a), (b), b/a
     assert any(line.startswith("val_ams_smooth") for line in lines)
     assert "largest relative difference" in done.stdout and "training throughput (b)" in done.stdout
+    spread = next(line for line in lines if line.startswith("(a') done"))  # the study's loop on two Dask workers
+    assert float(spread.split("differ from (a)'s by at most ")[1]) < 1e-5  # the same members, wherever trained
     assert {p: p.stat().st_mtime for p in paths.RESULTS_DIR.rglob("*.json")} == before
     assert (sorted(paths.WEIGHTS_DIR.glob("*")) if paths.WEIGHTS_DIR.exists() else []) == weights

@@ -46,15 +46,15 @@ def test_a_saved_record_carries_the_schema_and_code_version_and_reads_back(tmp_p
     exp["test_public_ams_mean"] = (3.8, 0.1)
     exp.run = record.RunSpec(FINAL, "mbp", True, "simulated", "batched", None, "cpu")
     data = json.loads(exp.save().read_text())
-    assert data["schema_version"] == record.SCHEMA_VERSION == 2
+    assert data["schema_version"] == record.SCHEMA_VERSION == 3
     head = subprocess.run(["git", "-C", str(paths.PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
                           text=True)
     if head.returncode == 0:
         assert data["code"]["commit"] == head.stdout.strip() and isinstance(data["code"]["dirty"], bool)
     assert data["run"] == {"experiment": FINAL, "machine": "mbp", "quick": True, "dataset": "simulated",
-                           "engine": "batched", "scheduler": None, "device": "cpu"}
+                           "engine": "batched", "scheduler": None, "device": "cpu", "split_of": None}
     back = record.read(exp.path)
-    assert back.written_as == 2 and back.results["test_public_ams_mean"] == [3.8, 0.1] and back.run == exp.run
+    assert back.written_as == 3 and back.results["test_public_ams_mean"] == [3.8, 0.1] and back.run == exp.run
     assert Experiment.from_json(exp.path).run == exp.run
 
 
@@ -89,7 +89,7 @@ def test_the_committed_version_1_records_read_and_convert_unchanged() -> None:
     assert found.results["test_private_ams_mean"][1] > 0 and found.config["training"]["n_models"] == 10
     assert COMMITTED.read_bytes() == before  # read, never rewritten
     written = found.to_dict()
-    assert written["schema_version"] == 2 and record.from_dict(written).results == found.results
+    assert written["schema_version"] == 3 and record.from_dict(written).results == found.results
 
 
 def test_every_committed_record_is_readable() -> None:

@@ -1,10 +1,12 @@
 """Write the results report: `higgsml report [--unblind] [--dataset all|simulated|real|TEXT] [--out results/report.md]`.
 
 For every dataset the results folder holds (real data, each simulated version, a user's file — never averaged
-together), a section with each experiment's scores here (mean ± standard error over machines) beside the paper's and
-the difference, each technique against its predecessor here and in the paper, the times per device, and the
-AMS-evolution and timing plots (PNG and PDF in a folder beside the report). Quick and reduced runs never appear.
-Blind by default: no private-leaderboard score appears anywhere until `--unblind`.
+together), a section with each experiment's scores here (mean ± standard error over machines and seeds) beside the
+paper's and the difference, each technique against its predecessor here and in the paper with whether they agree
+(`modules.results.findings`; "n of N findings reproduced" at the top), the times per device, and the plots (PNG and
+PDF in a folder beside the report). Quick and reduced runs never appear, except in the report of a quick
+reproduction, which holds quick runs only. Blind by default: no private-leaderboard score appears anywhere until
+`--unblind`.
 """
 
 from __future__ import annotations

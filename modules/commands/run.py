@@ -3,11 +3,12 @@
 record describes (and say whether its metrics came out identical).
 
 Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET, QUICK,
-FRESH and how to train: ENGINE, SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and
-HIGGSML_DEVICE where a user has set them by hand, else lumin, none, cpu). The executed copy
-`<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run
-saved are printed as a table. A failing cell stops that notebook with a non-zero exit showing the
-cell and its error; with `all`, the other notebooks still run and the failures are listed at the end.
+FRESH, SPLIT_OF (`--split-of`: another machine's split seed on this machine's hardware) and how to train: ENGINE,
+SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and HIGGSML_DEVICE where a user has set
+them by hand, else lumin, none, cpu). The executed copy `<experiment>_<machine>.ipynb` (`..._quick.ipynb` in quick
+mode) is kept beside the notebook, and the metrics the run saved are printed as a table. A failing cell stops that
+notebook with a non-zero exit showing the cell and its error; with `all`, the other notebooks still run and the
+failures are listed at the end.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the record's)")
     parser.add_argument("--machine", default=None,
                         help="machine name from machines.toml (default: local; with --like: the record's)")
+    parser.add_argument("--split-of", default=None, metavar="MACHINE",
+                        help="use this machine's train/validation split seed (from machines.toml) on --machine's "
+                             "hardware; the record is named <experiment>_<machine>_seed-<MACHINE>.json (default: "
+                             "--machine's own seed)")
     parser.add_argument("--like", type=Path, default=None, metavar="RECORD",
                         help="repeat the run a results JSON records: its experiment, machine, quick or full mode, "
                              "dataset, engine, scheduler and device, each unless given here; then say whether the "
@@ -73,7 +78,9 @@ def apply_like(args: argparse.Namespace) -> Any:
     args.dataset = spec.dataset if str(args.dataset) == "auto" else args.dataset
     args.engine, args.device = args.engine or spec.engine, args.device or spec.device
     args.scheduler = args.scheduler or spec.scheduler
-    seed = lookup_machine(args.machine).seed
+    if args.machine == spec.machine:
+        args.split_of = args.split_of or spec.split_of
+    seed = lookup_machine(args.split_of or args.machine).seed
     if args.machine == spec.machine and earlier.seed is not None and seed != earlier.seed:
         raise UserError(f"{args.like}: machine {args.machine} had seed {earlier.seed} for this run but has seed {seed} "
                         f"now, so the run cannot be repeated; add a machine with seed {earlier.seed} to machines.toml "
@@ -92,14 +99,16 @@ def main(args: argparse.Namespace) -> int:
     earlier = apply_like(args) if args.like is not None else None
     args.machine = args.machine or "local"
     lookup_machine(args.machine)
+    if args.split_of is not None:
+        lookup_machine(args.split_of)
     if args.experiment is None:
         raise UserError("name an experiment (a number, a full name or 'all'), or a record to repeat with --like")
     chosen = training_parameters(args.engine, args.scheduler, args.device)
     refuse_what_does_not_apply(args, chosen)
     if chosen["SCHEDULER"] is not None:
         check_reachable(chosen["SCHEDULER"])
-    options = runner.RunOptions(args.machine, str(args.dataset), args.quick, args.fresh, chosen["ENGINE"],
-                                chosen["SCHEDULER"], chosen["DEVICE"], args.log_output)
+    options = runner.RunOptions(args.machine, str(args.dataset), args.quick, args.fresh, args.split_of,
+                                chosen["ENGINE"], chosen["SCHEDULER"], chosen["DEVICE"], args.log_output)
     if args.experiment == "all":
         return runner.run_all(options, args.start)
     path = runner.run_one(*find_experiment(args.experiment), options)

@@ -11,9 +11,10 @@ import pandas as pd
 from modules import paths
 from modules.results.records import Record, is_study_record, read_record
 
-COLUMNS = ["experiment", "machine", "dataset", "dataset_label", "simulated", "device", "engine", "workers", "quick",
-           "study", "started", "finished", "schema_version", "commit", "dirty", "path"]
-"""The descriptive columns, in order; the metrics follow them."""
+COLUMNS = ["experiment", "machine", "seed", "split_of", "dataset", "dataset_label", "simulated", "device", "engine",
+           "workers", "quick", "study", "started", "finished", "schema_version", "commit", "dirty", "path"]
+"""The descriptive columns, in order; the metrics follow them. `seed` is the train/validation split seed the run
+used (None for a record that does not say), `split_of` the machine whose seed that was where not the run's own."""
 
 
 def metrics_of(table: pd.DataFrame) -> list[str]:
@@ -28,7 +29,8 @@ def frame(records: list[Record]) -> pd.DataFrame:
     for r in records:
         training = r.config.get("training", {})
         run = r.run
-        row = {"experiment": r.exp_name, "machine": r.machine, "dataset": r.dataset.key,
+        row = {"experiment": r.exp_name, "machine": r.machine, "seed": run.seed if run else None,
+               "split_of": r.split_of, "dataset": r.dataset.key,
                "dataset_label": r.dataset.label, "simulated": r.dataset.simulated, "device": r.hardware,
                "engine": training.get("engine", "lumin"), "workers": training.get("workers"),
                "quick": bool(r.config.get("quick", False)), "study": is_study_record(r),

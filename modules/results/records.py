@@ -2,7 +2,8 @@
 results on different data are never averaged together and times only over runs on the same hardware.
 
 Quick runs (results/quick/, or a record saying `quick`) and reduced configurations (a benchmark's override) are not
-records of the study and are left out; a file that cannot be read is reported by name and skipped.
+records of the study and are left out, unless quick runs are asked for (the report of a quick reproduction, which
+tests the machinery); a file that cannot be read is reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def hardware_of(record: dict[str, Any]) -> str:
     return f"{device}; {', '.join(how)}" if how else device
 
 
+def run_name(machine: str, split_of: object) -> str:
+    """How tables name a run: its machine, and the machine whose split seed it used where not its own (a missing
+    one may reach here from a table as None or NaN)."""
+    return f"{machine} (seed of {split_of})" if isinstance(split_of, str) else machine
+
+
 @dataclass
 class Record:
     """One experiment on one machine, as saved by `Experiment.save`."""
@@ -72,6 +79,10 @@ class Record:
     config: dict[str, Any] = field(default_factory=dict)
     run: run_record.RunRecord | None = None
     """The whole record as the schema reads it."""
+
+    @property
+    def split_of(self) -> str | None:
+        return self.run.run.split_of if self.run is not None and self.run.run is not None else None
 
     def value(self, metric: str) -> float | None:
         """A metric's value (the mean for mean-over-folds metrics), None where the record lacks it."""
@@ -95,13 +106,15 @@ def read_record(path: Path) -> Record:
                   found.config, found)
 
 
-def is_study_record(record: Record) -> bool:
-    """False for quick runs and reduced configurations, which never enter comparisons."""
-    return not record.config.get("quick") and "benchmark_models_override" not in record.config
+def is_study_record(record: Record, quick: bool = False) -> bool:
+    """False for reduced configurations, and for quick runs unless `quick` (then only quick runs count: the two are
+    never compared with each other)."""
+    return bool(record.config.get("quick")) == quick and "benchmark_models_override" not in record.config
 
 
-def load_records(folder: Path) -> tuple[list[Record], list[str]]:
-    """Every full-run record directly in `folder`, and one line for each file that was skipped and why."""
+def load_records(folder: Path, quick: bool = False) -> tuple[list[Record], list[str]]:
+    """Every full-run record directly in `folder` (with `quick`, every quick-run record instead), and one line for
+    each file that was skipped and why."""
     records, skipped = [], []
     for path in sorted(Path(folder).glob("*.json")):
         try:
@@ -109,8 +122,8 @@ def load_records(folder: Path) -> tuple[list[Record], list[str]]:
         except ValueError as err:
             skipped.append(f"{path}: skipped, {err}")
             continue
-        if is_study_record(record):
+        if is_study_record(record, quick):
             records.append(record)
         else:
-            skipped.append(f"{path}: skipped, a quick or reduced run")
+            skipped.append(f"{path}: skipped, {'a full or reduced' if quick else 'a quick or reduced'} run")
     return records, skipped

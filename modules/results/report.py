@@ -1,5 +1,5 @@
-"""The results report: per dataset, this project's scores beside the paper's, each technique's change, the times and
-the plots; private scores only when unblinded."""
+"""The results report: per dataset, this project's scores beside the paper's, each technique's change and whether it
+agrees with the paper's, the times and the plots; private scores only when unblinded."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from modules.atomic import write_text
 from modules.errors import UserError
+from modules.results import findings
 from modules.results.comparison import ExpComp
 from modules.results.frame import frame
 from modules.results.paper import paper_result
@@ -37,11 +40,20 @@ def chosen(dataset: Dataset, spec: str) -> bool:
     return spec.lower() in dataset.label.lower()
 
 
+def group_rows(records: list[Record]) -> dict[Dataset, pd.DataFrame]:
+    """Dataset -> the rows of the records' table on it."""
+    rows = frame(records)
+    return {Dataset(*key): on_dataset for key, on_dataset in rows.groupby(["dataset", "dataset_label", "simulated"])}
+
+
+def results_of(rows: pd.DataFrame, blind: bool) -> dict[str, Result]:
+    """Experiment name -> Result over one dataset's rows (its machines and seeds)."""
+    return {name: Result.from_table(runs, blind) for name, runs in rows.groupby("experiment")}
+
+
 def group_results(records: list[Record], blind: bool) -> dict[Dataset, dict[str, Result]]:
     """Dataset -> experiment name -> Result over that dataset's machines: the records' table grouped."""
-    rows = frame(records)
-    return {Dataset(*key): {name: Result.from_table(runs, blind) for name, runs in on_dataset.groupby("experiment")}
-            for key, on_dataset in rows.groupby(["dataset", "dataset_label", "simulated"])}
+    return {dataset: results_of(rows, blind) for dataset, rows in group_rows(records).items()}
 
 
 def _cell(result: Result | None, metric: str) -> str:
@@ -56,11 +68,12 @@ def _difference(here: Result, paper: Result | None, metric: str) -> str:
     return format_value(a.mean - b.mean, (a.se**2 + b.se**2) ** 0.5)
 
 
-def _change(result: Result | None, before: Result | None, metric: str) -> str:
-    if result is None or before is None or metric not in result.scores or metric not in before.scores:
-        return "–"
-    row = result.compare_to(before).loc[(metric, "")]
-    return format_value(row.delta, row.delta_se)
+def _delta(delta: findings.Delta | None) -> str:
+    return "–" if delta is None else str(delta)
+
+
+def _seeds(delta: findings.Delta | None) -> str:
+    return "–" if delta is None else f"{delta.n}{' paired' if delta.paired else ''}"
 
 
 def _time_ratio(result: Result | None, before: Result | None, device_of: str | None = None) -> str:
@@ -72,9 +85,11 @@ def _time_ratio(result: Result | None, before: Result | None, device_of: str | N
     return " / ".join(ratios) or "–"
 
 
-def section(dataset: Dataset, results: dict[str, Result], study: list[Step], blind: bool, plots_dir: Path,
-            report_dir: Path) -> list[str]:
-    """One dataset's part of the report, with its plots written under `plots_dir`."""
+def section(dataset: Dataset, rows: pd.DataFrame, study: list[Step], blind: bool, plots_dir: Path,
+            report_dir: Path, found: list[findings.Finding]) -> list[str]:
+    """One dataset's part of the report (its rows of the records' table, and the findings tested on them), with its
+    plots written under `plots_dir`."""
+    results = results_of(rows, blind)
     scores = KEY_SCORES + ([] if blind else PRIVATE_SCORES)
     order = [s for s in study if s.name in results]
     extra = sorted(set(results) - {s.name for s in study})
@@ -104,22 +119,27 @@ def section(dataset: Dataset, results: dict[str, Result], study: list[Step], bli
     lines.append("")
 
     lines += ["### Each technique against the experiment it was added to", "",
-              "Differences in the public AMS (mean of folds), their errors combined as independent (which overstates "
-              "them for two runs scored on the same test events); train time as the ratio to the earlier experiment's "
+              f"**{findings.summary(found)}.**", "",
+              "Δ: the change in public AMS (mean of folds). Here, the difference of the means over seeds: paired by "
+              "seed where both experiments ran at least two of the same seeds (the standard error of the per-seed "
+              "differences), else with the errors combined as independent (a single run's error being its spread over "
+              "the test folds, which overstates it for two runs scored on the same test events). The paper's: the "
+              "difference of its means over its machines, errors combined as independent. Agrees: the two Δ within "
+              f"{findings.AGREEMENT:g} combined standard errors. Train time as the ratio to the earlier experiment's "
               "(here per device; the paper's on mbp / helios_cuda / helios_cpu).", ""]
-    lines += ["| # | adds | compared with | Δ here | Δ paper | train-time ratio here | train-time ratio paper |",
-              "|---|---|---|---|---|---|---|"]
-    for step in order:
-        if not step.compare_to:
+    lines += ["| # | adds | compared with | seeds here | Δ here | Δ paper | agrees | train-time ratio here | "
+              "train-time ratio paper |", "|---|---|---|---|---|---|---|---|---|"]
+    for finding in found:
+        step = finding.step
+        if step.name not in results:
             continue
-        before = results.get(step.compare_to)
-        paper_now, paper_before = papers[step.name], paper_result(step.compare_to, blind)
+        before = results.get(step.compare_to or "")
+        paper_now, paper_before = papers[step.name], paper_result(step.compare_to or "", blind)
         paper_ratio = " / ".join(_time_ratio(paper_now, paper_before, d) for d in PAPER_DEVICES)
         note = "" if before is not None else " (not run here)"
-        lines.append(f"| {step.number} | {step.tag} | {step.compare_to.split('_')[0]}{note} | "
-                     f"{_change(results[step.name], before, 'test_public_ams_mean')} | "
-                     f"{_change(paper_now, paper_before, 'test_public_ams_mean')} | "
-                     f"{_time_ratio(results[step.name], before)} | {paper_ratio} |")
+        lines.append(f"| {step.number} | {step.tag} | {(step.compare_to or '').split('_')[0]}{note} | "
+                     f"{_seeds(finding.here)} | {_delta(finding.here)} | {_delta(finding.paper)} | "
+                     f"{finding.verdict} | {_time_ratio(results[step.name], before)} | {paper_ratio} |")
     lines.append("")
 
     lines += ["### Times (seconds)", "", "| # | device | train | validation | test | paper train (mbp / helios_cuda / "
@@ -142,6 +162,9 @@ def section(dataset: Dataset, results: dict[str, Result], study: list[Step], bli
                    ("Train time relative to the first experiment",
                     comp.plot_times(stem.with_name(stem.name + "_train_time_frac"), mode="frac")),
                    ("Test time per device", comp.plot_times(stem.with_name(stem.name + "_test_time"), "test_time"))]
+        if any(f.here is not None and f.paper is not None for f in found):
+            figures.append(("Each technique's Δ here against the paper's",
+                            findings.plot(found, stem.with_name(stem.name + "_findings"), dataset.label)))
         lines += ["### Plots", ""]
         for title, written in figures:
             png = written[0].relative_to(report_dir)
@@ -149,23 +172,32 @@ def section(dataset: Dataset, results: dict[str, Result], study: list[Step], bli
     return lines
 
 
-def build(results_dir: Path, out: Path, blind: bool = True, dataset_spec: str = "all") -> tuple[str, list[str]]:
-    """Write the report (atomically) and its plots; return its text and the lines about skipped files."""
-    records, skipped = load_records(results_dir)
-    grouped = {ds: res for ds, res in group_results(records, blind).items() if chosen(ds, dataset_spec)}
+def build(results_dir: Path, out: Path, blind: bool = True, dataset_spec: str = "all",
+          quick: bool = False) -> tuple[str, list[str]]:
+    """Write the report (atomically) and its plots; return its text and the lines about skipped files. With
+    `quick`, the report holds the quick runs instead (a quick reproduction's, which tests the machinery)."""
+    records, skipped = load_records(results_dir, quick)
+    grouped = {ds: rows for ds, rows in group_rows(records).items() if chosen(ds, dataset_spec)}
     if not grouped:
-        raise UserError(f"{results_dir}: no full-run results for dataset {dataset_spec!r} to report on")
+        raise UserError(f"{results_dir}: no {'quick' if quick else 'full'}-run results for dataset "
+                        f"{dataset_spec!r} to report on")
     study = steps()
     plots_dir = out.with_suffix("")
+    ordered = sorted(grouped, key=lambda d: (d.simulated, d.label))
+    found = {dataset: findings.findings(grouped[dataset], study, blind) for dataset in ordered}
     lines = ["# Results report", "",
              f"Written by `higgsml report` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from {len(records)} records in "
              f"`{results_dir.name}/` ({len(skipped)} files skipped). "
              + ("**Blind**: private-leaderboard scores are hidden (`higgsml report --unblind` shows them)."
                 if blind else "**Unblinded**: private-leaderboard scores are shown."),
-             "", "The paper's numbers are the mean ± standard error over its machines on real data (G. Strong, "
+             "", *[f"- **{dataset.label}**: {findings.summary(found[dataset])}." for dataset in ordered], "",
+             "The paper's numbers are the mean ± standard error over its machines on real data (G. Strong, "
              "arXiv:2002.01427); results on different datasets are reported apart and never averaged together.", ""]
-    for dataset in sorted(grouped, key=lambda d: (d.simulated, d.label)):
-        lines += section(dataset, grouped[dataset], study, blind, plots_dir, out.parent)
+    if quick:
+        lines += ["**Quick mode** (a few thousand events, at most 2 members, 2 epochs): these runs test the machinery; "
+                  "their numbers are not the study's.", ""]
+    for dataset in ordered:
+        lines += section(dataset, grouped[dataset], study, blind, plots_dir, out.parent, found[dataset])
     if skipped:
         lines += ["## Files skipped", "", *[f"- {line}" for line in skipped], ""]
     text = "\n".join(lines)

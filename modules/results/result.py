@@ -17,7 +17,7 @@ import pandas as pd
 
 from modules.record import is_time
 from modules.results.frame import frame, metrics_of
-from modules.results.records import Dataset, Record
+from modules.results.records import Dataset, Record, run_name
 
 SCORES = ["val_ams_max", "val_ams_smooth", "test_public_ams", "test_public_ams_mean", "test_private_ams",
           "test_private_ams_mean"]
@@ -103,7 +103,8 @@ class Result:
             else:
                 errors = having.get(f"{metric}_se", pd.Series(float("nan"), index=having.index))
                 scores[metric] = mean_and_error(list(having[metric]), [None if pd.isna(e) else e for e in errors])
-        return cls(names.pop(), Dataset(*datasets.pop()), scores, times, sorted(rows.machine), blind)
+        runs = [run_name(m, s) for m, s in zip(rows.machine, rows.split_of, strict=True)]
+        return cls(names.pop(), Dataset(*datasets.pop()), scores, times, sorted(runs), blind)
 
     @property
     def devices(self) -> list[str]:
