@@ -1,7 +1,7 @@
 """The `higgsml` command: one entry point, one subcommand per job.
 
-Each subcommand lives in its own module exposing `add_arguments(parser)` and `main(args) -> int`; this file only
-lists them, so adding a command never means editing an `if` chain.
+Each subcommand lives in its own module of `modules/commands/` exposing `add_arguments(parser)` and
+`main(args) -> int`; this file only lists them, so adding a command never means editing an `if` chain.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from modules.errors import UserError
 Registry = dict[str, tuple[str, str]]
 
 COMMANDS: Registry = {
-    "info": ("modules.info", "show package versions, the detected hardware and the project's folders"),
-    "data": ("modules.data.commands", "fetch, check, simulate and prepare the challenge data"),
-    "list": ("modules.listing", "list the experiments with their paper IDs and which results exist"),
-    "run": ("modules.runner", "execute an experiment notebook (or all of them) headless for a machine"),
-    "search": ("modules.search.run", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
-    "report": ("modules.results.report", "write the results report beside the paper's numbers, with its plots"),
+    "info": ("modules.commands.info", "show package versions, the detected hardware and the project's folders"),
+    "data": ("modules.commands.data", "fetch, check, simulate and prepare the challenge data"),
+    "list": ("modules.commands.list", "list the experiments with their paper IDs and which results exist"),
+    "run": ("modules.commands.run", "execute an experiment notebook (or all of them) headless for a machine"),
+    "search": ("modules.commands.search", "run or resume the hyper-parameter search (experiment 17), trial by trial"),
+    "report": ("modules.commands.report", "write the results report beside the paper's numbers, with its plots"),
     "reproduce": ("modules.commands.reproduce", "run every experiment under the paper's six split seeds on this "
                                                 "machine, then write the report"),
 }

@@ -1,11 +1,8 @@
-"""Show the package versions this environment runs, the hardware that was detected and the project's folders."""
+"""The versions of the packages that decide the results, which every record keeps and `higgsml info` shows."""
 
 from __future__ import annotations
 
-import argparse
 from importlib import metadata
-
-from modules import hardware, paths
 
 PACKAGES = ("lumin", "torch", "numpy", "pandas", "scikit-learn", "papermill", "dask", "scikit-optimize")
 
@@ -19,18 +16,3 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
-
-
-def main(args: argparse.Namespace) -> int:
-    del args
-    for name, version in versions().items():
-        print(f"{name:16s} {version}")
-    for key, value in hardware.describe().items():
-        print(f"{key:16s} {value}")
-    for name in ("DATA_DIR", "RESULTS_DIR", "NOTEBOOKS_DIR"):
-        print(f"{name.lower():16s} {getattr(paths, name)}")
-    return 0

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from modules import paths, runner, session
+from modules.catalogue import find_experiment
 from modules.models import ensembles, schedules
 
 
@@ -59,7 +60,7 @@ class NotebookCapture:
                 raise Captured
             return build
 
-        _, notebook = runner.find_experiment(number)
+        _, notebook = find_experiment(number)
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(paths, "DATA_DIR", self.root / "data")
             mp.setattr(paths, "RESULTS_DIR", self.root / "results")

@@ -39,10 +39,10 @@ def test_the_cpu_unless_a_device_is_asked_for(monkeypatch: pytest.MonkeyPatch) -
 def test_the_command_line_passes_the_device_to_the_session() -> None:
     import argparse
 
-    from modules import runner
+    from modules.commands import run
 
     parser = argparse.ArgumentParser()
-    runner.add_arguments(parser)
+    run.add_arguments(parser)
     assert parser.parse_args(["13", "--device", "cuda"]).device == "cuda"
     assert parser.parse_args(["13"]).device is None
 

@@ -18,6 +18,7 @@ import pytest
 
 from modules import paths
 from modules.catalogue import experiment_info, experiments
+from modules.commands import paper_build as paper_build_command
 from modules.results import paper_build
 from modules.results.paper import KAGGLE_TOP3, REFERENCE, paper_result, reference_table
 
@@ -86,14 +87,14 @@ def test_paper_build_reads_only_the_six_machines_and_gives_ablations_plain_names
         ("test_private_ams", "mean", ""), ("test_time", "helios_cpu", ""), ("test_time", "mbp", "")}
     assert [r["paper_name"] for r in rows][0] == "5_x"  # ordered by paper ID, not as text
     out = tmp_path / "out" / "reference.csv"
-    assert paper_build.main([str(tmp_path), "--out", str(out)]) == 0
+    assert paper_build_command.main([str(tmp_path), "--out", str(out)]) == 0
     assert out.read_bytes() == paper_build.reference_csv(tmp_path).encode()
     assert [p.name for p in out.parent.iterdir()] == ["reference.csv"]  # no temporary file left
 
 
 def test_the_reference_csv_is_exactly_what_paper_build_makes_of_the_published_files(published: Path) -> None:
     assert paper_build.reference_csv(published) == REFERENCE.read_bytes().decode(), (
-        "regenerate it: python -m modules.results.paper_build " + str(published))
+        "regenerate it: python -m modules.commands.paper_build " + str(published))
 
 
 def test_every_mean_se_and_time_is_recomputed_from_the_six_machines_files(published: Path) -> None:

@@ -208,16 +208,16 @@ def like_args(record_path: Path, *argv: str) -> Any:
     """`higgsml run` arguments as the parser makes them, with `--like record_path`."""
     import argparse
 
-    from modules import runner
+    from modules.commands import run
 
     parser = argparse.ArgumentParser()
-    runner.add_arguments(parser)
+    run.add_arguments(parser)
     return parser.parse_args([*argv, "--like", str(record_path)])
 
 
 def test_like_takes_what_the_record_says_unless_the_command_line_says_otherwise(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from modules import runner
+    from modules.commands.run import apply_like
 
     path = version_1(tmp_path, "mbp")
     data = json.loads(path.read_text())
@@ -226,21 +226,21 @@ def test_like_takes_what_the_record_says_unless_the_command_line_says_otherwise(
                      "engine": "batched", "scheduler": "local", "device": "cuda"})
     path.write_text(json.dumps(data))
     args = like_args(path)
-    runner.apply_like(args)
+    apply_like(args)
     assert (args.experiment, args.machine, args.quick, args.dataset, args.engine, args.scheduler, args.device) == (
         FINAL, "mbp", True, "/data/mine.csv", "batched", "local", "cuda")
     assert "the record's code: abc" in capsys.readouterr().out
     args = like_args(path, "13", "--machine", "helios_cpu", "--dataset", "simulated", "--engine", "lumin",
                      "--device", "cpu")
-    runner.apply_like(args)
+    apply_like(args)
     assert (args.machine, args.dataset, args.engine, args.device) == ("helios_cpu", "simulated", "lumin", "cpu")
     with pytest.raises(UserError, match="records a run of 13_swish_ensemble_embed_aug_onecycle_dense, not of "
                                         "experiment 12"):
-        runner.apply_like(like_args(path, "12"))
+        apply_like(like_args(path, "12"))
     data["seed"] = 1
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match="machine mbp had seed 1 for this run but has seed 3333 now"):
-        runner.apply_like(like_args(path))
+        apply_like(like_args(path))
     path.write_text("{")
     assert main(["run", "--like", str(path)]) == 2
     assert f"{path}: is not valid JSON" in capsys.readouterr().err

@@ -3,7 +3,6 @@ experiment with one failing, and listing which results exist (executing the real
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -31,14 +30,14 @@ def write_notebook(folder: Path, code: str, metadata: dict | None = None) -> Pat
 
 
 def test_experiment_by_number_or_full_name() -> None:
-    assert runner.find_experiment("13")[0] == FINAL
-    name, notebook = runner.find_experiment(FINAL)
+    assert catalogue.find_experiment("13")[0] == FINAL
+    name, notebook = catalogue.find_experiment(FINAL)
     assert name == FINAL and notebook.name == f"{FINAL}.ipynb" and notebook.exists()
 
 
 def test_unknown_experiment_lists_the_available_ones() -> None:
     with pytest.raises(UserError) as err:
-        runner.find_experiment("99")
+        catalogue.find_experiment("99")
     assert "'99'" in str(err.value) and FINAL in str(err.value)
 
 
@@ -95,20 +94,18 @@ def test_run_all_reports_a_failing_notebook_by_name_and_runs_the_others(
     write_notebook(notebooks / "1_first", RECORD)
     write_notebook(notebooks / "2_broken", "raise RuntimeError('deliberately broken')")
     write_notebook(notebooks / "3_last", RECORD)
-    args = argparse.Namespace(machine="local", dataset="auto", quick=True, start=0, log_output=False)
-    assert runner.run_all(args, notebooks) == 1
+    options = runner.RunOptions("local", "auto", quick=True)
+    assert runner.run_all(options, 0, notebooks) == 1
     out, err = capsys.readouterr()
     assert "FAILED 2_broken" in err and "deliberately broken" in err
     assert "2 of 3 experiments ran; failed: 2_broken" in out
     assert {p.name for p in (tmp_path / "results" / "quick").glob("*.json")} == {"1_first_local.json",
                                                                                 "3_last_local.json"}
     (tmp_path / "results" / "quick" / "1_first_local.json").unlink()
-    args.start = 3
-    assert runner.run_all(args, notebooks) == 0
+    assert runner.run_all(options, 3, notebooks) == 0
     assert not (tmp_path / "results" / "quick" / "1_first_local.json").exists()  # --from 3 skips 1 and 2
-    args.start = 4
     with pytest.raises(UserError, match="no experiment numbered 4 or above"):
-        runner.run_all(args, notebooks)
+        runner.run_all(options, 4, notebooks)
 
 
 def test_list_shows_paper_ids_and_which_results_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from modules.commands.options import add_dataset_argument
 from modules.data.identity import sidecar_path
 from modules.data.simulation.config import VERSION
-from modules.data.sources import DataSource, add_dataset_argument, resolve
+from modules.data.sources import DataSource, resolve
 from modules.errors import UserError
 from modules.schema import OPENDATA_FILENAME
 

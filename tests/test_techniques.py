@@ -19,6 +19,7 @@ import pytest
 import torch
 
 from modules import evaluation, paths, runner, training
+from modules.catalogue import find_experiment
 from modules.models import bodies
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -37,7 +38,7 @@ def notebook_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
         def run(number: str, until: str | None = None) -> dict[str, Any]:
             if (number, until) not in cache:
-                _, notebook = runner.find_experiment(number)
+                _, notebook = find_experiment(number)
                 # LUMIN's loop: these tests read LUMIN's own callbacks and recorder on the members (the batched
                 # engine trains the same members, test_engine_parity.py)
                 cache[number, until] = runner.run_in_process(

@@ -1,1 +1,1 @@
-"""The command line's subcommands, one module each exposing `add_arguments(parser)` and `main(args)`."""
+"""The `higgsml` subcommands, one module each: argument parsing and a thin `main`; no library module imports them."""

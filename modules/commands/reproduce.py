@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from modules.data.sources import add_dataset_argument
+from modules.commands.options import ENGINES, add_dataset_argument, training_parameters
 from modules.errors import UserError
-from modules.runner import ENGINES
 
 if TYPE_CHECKING:
     from modules.reproduce import Pair, Plan
@@ -51,12 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_pair_here(plan: Plan, pair: Pair) -> object:
     """One pair as `higgsml run` runs it, in this process (no Dask: the members train here)."""
     from modules.catalogue import find_experiment
-    from modules.runner import run_one
+    from modules.runner import RunOptions, run_one
 
-    args = argparse.Namespace(experiment=pair.experiment, machine=plan.machine, split_of=pair.seed_of,
-                              dataset=plan.dataset, quick=plan.quick, engine=plan.engine, scheduler=None, device=None,
-                              fresh=False, log_output=False)
-    return run_one(*find_experiment(pair.experiment), args)
+    chosen = training_parameters(plan.engine, None, None)
+    options = RunOptions(plan.machine, plan.dataset, plan.quick, split_of=pair.seed_of, engine=chosen["ENGINE"],
+                         scheduler=chosen["SCHEDULER"], device=chosen["DEVICE"])
+    return run_one(*find_experiment(pair.experiment), options)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,16 +1,12 @@
-"""Validate a challenge CSV and summarise it: rows and weight sums per KaggleSet and Label, and where -999 appears.
-
-Any problem with the file ends the command with one line naming the file, the line and the column, and status 2.
-"""
+"""A challenge CSV's summary: rows and weight sums per KaggleSet and Label, and where -999 (undefined) appears."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
-from modules.data.load import FORMATS, read_challenge_csv
+from modules.data.load import FORMATS
 from modules.schema import MISSING
 
 WEIGHTS = ("Weight", "KaggleWeight")
@@ -52,13 +48,3 @@ def summary(path: Path, df: pd.DataFrame) -> str:
     lines += ["", "-999 (undefined) fraction per column:"]
     lines += [f"  {name:28s} {fraction:7.2%}" for name, fraction in fractions.items()] or ["  none"]
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="a .csv or .csv.gz in the CERN Open Data or Kaggle format")
-
-
-def main(args: argparse.Namespace) -> int:
-    df = read_challenge_csv(args.path)
-    print(summary(args.path, df))
-    return 0

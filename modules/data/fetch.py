@@ -1,14 +1,7 @@
-"""Download the CERN Open Data file of the challenge (record 328) into the data folder, or check the Kaggle pair.
-
-The download resumes a partial `.part` file with an HTTP Range request, shows a progress bar, and only becomes the
-real file after its SHA-1 matches the published one. `--kaggle` instead checks `training.csv` and `test.csv`, which
-Kaggle only hands out to logged-in users and which must therefore be put in the data folder by hand.
-"""
+"""Download the CERN Open Data file (resuming, SHA-1 checked) or check the Kaggle pair placed by hand."""
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import http.client
 import os
 import urllib.error
@@ -19,7 +12,6 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from modules import paths
 from modules.data.identity import sha1_of
 from modules.data.load import FORMATS, read_challenge_csv
 from modules.errors import UserError
@@ -146,23 +138,3 @@ def check_kaggle(data_dir: Path) -> list[Path]:
         note = "as in the original" if len(df) == original_rows else f"the original has {original_rows:,}"
         print(f"{path}: valid, {len(df):,} rows ({note})")
     return files
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=paths.DATA_DIR,
-                        help="folder to download into (default: %(default)s)")
-    parser.add_argument("--kaggle", action="store_true",
-                        help="check the Kaggle training.csv and test.csv placed in the data folder by hand instead")
-    parser.add_argument("--url", default=None,
-                        help="download from this address instead (a mirror); the SHA-1 must still be the published one")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT_S,
-                        help="seconds to wait for the server before giving up (default: %(default)s)")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.kaggle:
-        check_kaggle(args.data_dir)
-    else:
-        remote = OPENDATA if args.url is None else dataclasses.replace(OPENDATA, url=args.url)
-        download(remote, args.data_dir, args.timeout)
-    return 0

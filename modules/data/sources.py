@@ -7,7 +7,6 @@ nothing: callers print `DataSource.description`, which says loudly when the data
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +18,6 @@ from modules.errors import UserError
 from modules.schema import FULL_FILE_ROWS, KAGGLE_FILENAMES, OPENDATA_FILENAME, OPENDATA_URL
 
 KINDS = ("auto", "opendata", "kaggle", "simulated")
-DATASET_HELP = (
-    "which data to use: auto (the CERN Open Data file when present in the data folder, else the simulated stand-in), "
-    "opendata, kaggle (training.csv + test.csv), simulated, or the path of a CSV in the official format "
-    "(default: %(default)s)"
-)
 
 
 @dataclass(frozen=True)
@@ -97,8 +91,3 @@ def spec_of(source: DataSource) -> str:
     """The `--dataset` value that resolves to `source` again: its kind, or a file's absolute path (never `auto`, which
     may resolve differently elsewhere)."""
     return str(source.paths[0].resolve()) if source.kind == "file" else source.kind
-
-
-def add_dataset_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
-    """Declare `--dataset` on a command, the same way everywhere."""
-    parser.add_argument("--dataset", default=default, metavar="auto|opendata|kaggle|simulated|PATH", help=DATASET_HELP)

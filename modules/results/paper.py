@@ -5,7 +5,7 @@ published with its code (GilesStrong/HiggsML_Lumin, paper_results/). Rows name t
 has one. The ablations 38-41 had no test-time augmentation and recorded their scores under `_no_tta` names; here they
 carry the plain names, as this project records them. As the original's `Result` class, only the six named machines
 count (helios_cuda, helios_cpu, mbp, daedalus, icarus, morpheus): the extra, misspelt `42_baseline+aug_icaurs.json`
-is left out. `python -m modules.results.paper_build FOLDER` rebuilds the CSV from the published files
+is left out. `python -m modules.commands.paper_build FOLDER` rebuilds the CSV from the published files
 (`modules/results/paper_build.py`).
 """
 

@@ -1,7 +1,7 @@
 """Build `paper_reference.csv` from the per-machine result files the paper published (GilesStrong/HiggsML_Lumin,
 paper_results/, one `<paper name>_<machine>.json` per experiment and machine):
 
-    python -m modules.results.paper_build /path/to/paper_results [--out modules/results/paper_reference.csv]
+    python -m modules.commands.paper_build /path/to/paper_results [--out modules/results/paper_reference.csv]
 
 As the original's `Result` class, only the paper's six named machines are read; any other file (such as the misspelt
 `42_baseline+aug_icaurs.json`) is left out and named. Each score becomes one row `machine = mean` with its mean over
@@ -13,16 +13,14 @@ notebook's metadata gives that paper name.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
 import re
-import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from modules import atomic, record
+from modules import record
 
 MACHINES = ("helios_cuda", "helios_cpu", "mbp", "daedalus", "icarus", "morpheus")
 """The paper's machines, as its `Result` class reads them."""
@@ -102,27 +100,3 @@ def reference_csv(folder: Path, experiment_of: Mapping[str, str] | None = None) 
     writer.writeheader()
     writer.writerows(reference_rows(folder, experiment_of))
     return out.getvalue()
-
-
-def main(argv: list[str] | None = None) -> int:
-    from modules.results.paper import REFERENCE
-
-    parser = argparse.ArgumentParser(prog="python -m modules.results.paper_build",
-                                     description="Build the paper's reference CSV from its per-machine result files.")
-    parser.add_argument("folder", type=Path, help="the paper's published per-machine JSON files")
-    parser.add_argument("--out", type=Path, default=REFERENCE, help=f"where to write the CSV (default {REFERENCE})")
-    args = parser.parse_args(argv)
-    if not args.folder.is_dir():
-        print(f"error: {args.folder}: no such folder", file=sys.stderr)
-        return 2
-    _, skipped = read_published(args.folder)
-    text = reference_csv(args.folder)
-    atomic.write_text(args.out, text)
-    for name in skipped:
-        print(f"{name}: left out, not one of the paper's machines ({', '.join(MACHINES)})")
-    print(f"wrote {args.out}: {len(text.splitlines()) - 1} rows")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

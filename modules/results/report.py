@@ -1,17 +1,8 @@
-"""Write the results report: `higgsml report [--unblind] [--dataset all|simulated|real|TEXT] [--out results/report.md]`.
-
-For every dataset the results folder holds (real data, each simulated version, a user's file — never averaged
-together), a section with each experiment's scores here (mean ± standard error over machines and seeds) beside the
-paper's and the difference, each technique against its predecessor here and in the paper with whether they agree
-(`modules.results.findings`; "n of N findings reproduced" at the top), the times per device, and the plots (PNG and
-PDF in a folder beside the report). Quick and reduced runs never appear, except in the report of a quick
-reproduction, which holds quick runs only. Blind by default: no private-leaderboard score appears anywhere until
-`--unblind`.
-"""
+"""The results report: per dataset, this project's scores beside the paper's, each technique's change and whether it
+agrees with the paper's, the times and the plots; private scores only when unblinded."""
 
 from __future__ import annotations
 
-import argparse
 import re
 import tempfile
 from datetime import UTC, datetime
@@ -19,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from modules import paths
 from modules.atomic import write_text
 from modules.errors import UserError
 from modules.results import findings
@@ -36,17 +26,6 @@ HEADINGS = {"val_ams_smooth": "val. AMS at cut", "test_public_ams": "public AMS"
             "test_public_ams_mean": "public AMS, mean of folds", "test_private_ams": "private AMS",
             "test_private_ams_mean": "private AMS, mean of folds"}
 PAPER_DEVICES = ("mbp", "helios_cuda", "helios_cpu")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--unblind", action="store_true", help="show private-leaderboard scores (hidden by default)")
-    parser.add_argument("--dataset", default="all",
-                        help="which datasets: all, simulated, real, or text found in a dataset's label "
-                             "(default: %(default)s)")
-    parser.add_argument("--results", type=Path, default=None, help="results folder (default: results/)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="report file, or an existing folder to write report.md into (default: "
-                             "RESULTS/report.md); the plots go to a folder beside it named like the report")
 
 
 def slug(text: str) -> str:
@@ -243,13 +222,3 @@ def report_path(out: Path) -> Path:
     except OSError as err:
         raise UserError(f"{out.parent}: the report cannot be written there ({err.strerror or err})") from None
     return out
-
-
-def main(args: argparse.Namespace) -> int:
-    results_dir = args.results or paths.RESULTS_DIR
-    out = report_path(args.out or results_dir / "report.md")
-    _, skipped = build(results_dir, out, blind=not args.unblind, dataset_spec=args.dataset)
-    for line in skipped:
-        print(line)
-    print(f"report written to {out} (plots in {out.with_suffix('')}/)")
-    return 0

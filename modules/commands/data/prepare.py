@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from modules import paths
+from modules.commands.options import add_dataset_argument
 from modules.data import sources
 
 MODES = {"opendata": "opendata", "kaggle": "kaggle"}
@@ -33,7 +34,7 @@ def _flag(parser: argparse.ArgumentParser, *names: str, default: bool, help: str
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sources.add_dataset_argument(parser)
+    add_dataset_argument(parser)
     parser.add_argument("-d", "--data-dir", "--data_path", type=Path, default=paths.DATA_DIR,
                         help="folder holding the data files and the prepared cache (default: %(default)s)")
     parser.add_argument("-m", "--mode", type=str.lower, choices=sorted(MODES),
