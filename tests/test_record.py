@@ -272,7 +272,7 @@ def test_a_quick_run_is_repeated_from_its_record_alone_with_identical_metrics(tm
     first, again = json.loads(like.read_text()), json.loads(written.read_text())
     assert again["run"] == first["run"] == {"experiment": "0_relu_baseline", "machine": "mbp", "quick": True,
                                             "dataset": "simulated", "engine": "batched", "scheduler": None,
-                                            "device": "cpu"}
+                                            "device": "cpu", "split_of": None}
     assert again["config"]["training"]["reused_members"] == []
     scores = {k: v for k, v in first["results"].items() if not record.is_time(k)}
     assert {k: again["results"][k] for k in scores} == scores and scores["val_ams_max"] > 0
