@@ -49,42 +49,40 @@ import numpy as np
 import numpy._core.multiarray  # noqa: F401  (numpy 1.26 has it for pickles too, without a warning; np.core warns on numpy 2)
 
 
-class _PDPUnavailable:
-    """Stand-in for pdpbox's classes: importing works, using one explains why it cannot."""
+def _unavailable(what: str, install: str) -> type:
+    """A class that imports fine and, when used, says that `what` was left out on purpose and how to add it."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise ImportError("partial-dependence plots need pdpbox, which this environment leaves out on purpose "
-                          "(see requirements.txt); `pip install pqdm==0.2.0 && pip install --no-deps pdpbox==0.3.0`")
+    def refuse(self: object, *args: object, **kwargs: object) -> None:
+        raise ImportError(f"{what}, which this environment leaves out on purpose (see requirements.txt); `{install}`")
+
+    return type("Unavailable", (), {"__init__": refuse, "__doc__": f"Stand-in: {what}."})
+
+
+def _register_stand_in(package: str, classes: dict[str, dict[str, type]]) -> None:
+    """Register `package` with its submodules and their classes (submodule -> name -> class) where it is not
+    installed, so that LUMIN's module-level imports of it work."""
+    if package in sys.modules or importlib.util.find_spec(package) is not None:
+        return
+    root = types.ModuleType(package)
+    root.__path__ = []
+    sys.modules[package] = root
+    for submodule, members in classes.items():
+        module = types.ModuleType(f"{package}.{submodule}")
+        for name, cls in members.items():
+            setattr(module, name, type(name, (cls,), {}))
+        setattr(root, submodule, module)
+        sys.modules[module.__name__] = module
 
 
 def _register_pdpbox_stand_in() -> None:
-    if "pdpbox" in sys.modules or importlib.util.find_spec("pdpbox") is not None:
-        return
-    package = types.ModuleType("pdpbox")
-    pdp = types.ModuleType("pdpbox.pdp")
-    for name in ("PDPIsolate", "PDPInteract"):
-        setattr(pdp, name, type(name, (_PDPUnavailable,), {}))
-    package.pdp = pdp
-    package.__path__ = []
-    sys.modules["pdpbox"], sys.modules["pdpbox.pdp"] = package, pdp
-
-
-class _GraphDataUnavailable:
-    """Stand-in for PyTorch Geometric's loader: importing works, using it explains why it cannot."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        raise ImportError("graph data needs PyTorch Geometric, which this environment leaves out on purpose "
-                          "(see requirements.txt); `pip install torch-geometric==2.8.1`")
+    refuse = _unavailable("partial-dependence plots need pdpbox",
+                          "pip install pqdm==0.2.0 && pip install --no-deps pdpbox==0.3.0")
+    _register_stand_in("pdpbox", {"pdp": {"PDPIsolate": refuse, "PDPInteract": refuse}})
 
 
 def _register_torch_geometric_stand_in() -> None:
-    if "torch_geometric" in sys.modules or importlib.util.find_spec("torch_geometric") is not None:
-        return
-    package, data, loader = (types.ModuleType(f"torch_geometric{part}") for part in ("", ".data", ".loader"))
-    data.Dataset = type("Dataset", (), {"__doc__": "Stand-in: annotations only (LUMIN's graph yielders)."})
-    loader.DataLoader = type("DataLoader", (_GraphDataUnavailable,), {})
-    package.data, package.loader, package.__path__ = data, loader, []
-    sys.modules.update({"torch_geometric": package, "torch_geometric.data": data, "torch_geometric.loader": loader})
+    refuse = _unavailable("graph data needs PyTorch Geometric", "pip install torch-geometric==2.8.1")
+    _register_stand_in("torch_geometric", {"data": {"Dataset": object}, "loader": {"DataLoader": refuse}})
 
 
 SCALAR_NAMES = ("numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar")
