@@ -4,11 +4,11 @@ record describes (and say whether its metrics came out identical).
 
 Each notebook is executed with papermill in its own folder, its parameters cell receiving MACHINE, DATASET, QUICK,
 FRESH, SPLIT_OF (`--split-of`: another machine's split seed on this machine's hardware) and how to train: ENGINE,
-SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and HIGGSML_DEVICE where a user has set
-them by hand, else batched (lumin with a scheduler), none, cpu). The executed copy `<experiment>_<machine>.ipynb`
-(`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run saved are printed as a table. A failing cell stops that
-notebook with a non-zero exit showing the cell and its error; with `all`, the other notebooks still run and the
-failures are listed at the end.
+SCHEDULER and DEVICE (the options, else HIGGSML_ENGINE, HIGGSML_SCHEDULER and HIGGSML_DEVICE where a user has set them
+by hand, else batched (lumin with a scheduler), none, cpu). The executed copy `<experiment>_<machine>.ipynb`
+(`..._quick.ipynb` in quick mode) is kept beside the notebook, and the metrics the run saved are printed as a table. A
+failing cell stops that notebook with a non-zero exit showing the cell and its error; with `all`, the other notebooks
+still run and the failures are listed at the end.
 """
 
 from __future__ import annotations
