@@ -22,9 +22,6 @@ from modules.results.paper_build import MACHINES as PAPER_MACHINES
 
 OUTPUT_TAIL = 3000
 """Characters of a failed pair's output kept for the summary (a Dask task's output is not streamed)."""
-WITHOUT = ("HIGGSML_SCHEDULER",)
-"""Environment variables a pair's run must not see: a pair trains its members where it runs, so a scheduler a user
-set by hand for `higgsml run` would send them elsewhere."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +45,9 @@ class Plan:
     dataset: str = "auto"
     quick: bool = False
     engine: str = "batched"
+    unset: tuple[str, ...] = ()
+    """Environment variables a pair's `higgsml run` must not see (the command layer names them): a pair trains its
+    members where it runs, so a scheduler a user set by hand for `higgsml run` would send them elsewhere."""
 
     def record_path(self, pair: Pair) -> Path:
         return results_dir(self.quick) / f"{run_label(pair.experiment, self.machine, pair.seed_of)}.json"
@@ -111,14 +111,11 @@ def kept(plan: Plan, pair: Pair) -> bool:
     return True
 
 
-def pair_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in WITHOUT}
-
-
-def run_pair(command: list[str]) -> tuple[int, str]:
-    """A Dask task: run one pair's `higgsml run` in the project's folder on the worker; return its exit status and
-    the end of its output."""
-    done = subprocess.run(command, cwd=paths.PROJECT_ROOT, env=pair_environment(), text=True,
+def run_pair(command: list[str], unset: tuple[str, ...] = ()) -> tuple[int, str]:
+    """A Dask task: run one pair's `higgsml run` in the project's folder on the worker, without the environment
+    variables `unset` names; return its exit status and the end of its output."""
+    environment = {k: v for k, v in os.environ.items() if k not in unset}
+    done = subprocess.run(command, cwd=paths.PROJECT_ROOT, env=environment, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     return done.returncode, done.stdout[-OUTPUT_TAIL:]
 
@@ -129,8 +126,6 @@ RunHere = Callable[[Plan, Pair], object]
 
 def run_here(plan: Plan, todo: list[Pair], shown: dict[Pair, int], run: RunHere) -> list[Pair]:
     """Run the pairs one after another in this process (torch and LUMIN loaded once); return those that failed."""
-    for name in WITHOUT:
-        os.environ.pop(name, None)
     failed = []
     for pair in todo:
         print(f"[{shown[pair]}/{len(plan.pairs)}] running {pair.title(plan.machine)}", flush=True)
@@ -151,7 +146,7 @@ def run_on_dask(plan: Plan, todo: list[Pair], scheduler: str, workers: int | Non
 
     client = cluster.connect(scheduler, workers)
     try:
-        futures = {client.submit(run_pair, plan.command(pair), pure=False,
+        futures = {client.submit(run_pair, plan.command(pair), plan.unset, pure=False,
                                  key=f"reproduce-{run_label(pair.experiment, plan.machine, pair.seed_of)}"): pair
                    for pair in todo}
         print(f"{len(futures)} pairs submitted", flush=True)

@@ -68,8 +68,11 @@ def test_workers_without_a_local_cluster_is_refused(capsys: pytest.CaptureFixtur
 # --- the quick reproduction, end to end --------------------------------------------------------------------------
 
 def environment(root: Path) -> dict[str, str]:
+    """The test's folders, and a scheduler set by hand for `higgsml run` that no pair may follow (nothing listens
+    there: a pair that followed it would fail)."""
     return {**os.environ, "MPLBACKEND": "Agg", "HIGGSML_DATA_DIR": str(root.parent / "data"),
-            "HIGGSML_RESULTS_DIR": str(root / "results"), "HIGGSML_WEIGHTS_DIR": str(root / "weights")}
+            "HIGGSML_RESULTS_DIR": str(root / "results"), "HIGGSML_WEIGHTS_DIR": str(root / "weights"),
+            "HIGGSML_SCHEDULER": "tcp://127.0.0.1:9"}
 
 
 def records(root: Path) -> dict[str, dict]:

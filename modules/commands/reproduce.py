@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from modules.commands.options import ENGINES, add_dataset_argument, training_parameters
+from modules.commands.options import ENGINES, HAND_SET, add_dataset_argument, training_parameters
 from modules.errors import UserError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def run_pair_here(plan: Plan, pair: Pair) -> object:
 
     chosen = training_parameters(plan.engine, None, None)
     options = RunOptions(plan.machine, plan.dataset, plan.quick, split_of=pair.seed_of, engine=chosen["ENGINE"],
-                         scheduler=chosen["SCHEDULER"], device=chosen["DEVICE"])
+                         scheduler=None, device=chosen["DEVICE"])  # never a hand-set HIGGSML_SCHEDULER
     return run_one(*find_experiment(pair.experiment), options)
 
 
@@ -66,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError("--workers sizes a local Dask cluster: give it with --scheduler local, or leave it out")
     seeds = [s.strip() for s in args.seeds.split(",") if s.strip()] if args.seeds else PAPER_MACHINES
     plan = make_plan(args.machine, choose_experiments(args.only, args.beyond_paper), seeds,
-                     dataset=str(args.dataset), quick=args.quick, engine=args.engine)
+                     dataset=str(args.dataset), quick=args.quick, engine=args.engine,
+                     unset=(HAND_SET["SCHEDULER"],))
     if args.scheduler is not None:
         check_reachable(args.scheduler)
     return reproduce_and_report(plan, run_pair_here, args.scheduler, args.workers)
