@@ -198,6 +198,15 @@ def test_report_without_results_is_one_clear_line(tmp_path: Path, capsys: pytest
     assert err.count("\n") == 1 and "no full-run results" in err and not (tmp_path / "report.md").exists()
 
 
+def test_a_report_name_without_suffix_is_refused_before_anything_is_written(folder: Path, tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`--out new-folder` (not yet made) named the report and its plots folder alike: the plots were written, then
+    the report failed on the folder. Now one line asks for a suffix, and nothing is written."""
+    assert main(["report", "--results", str(folder), "--out", str(tmp_path / "review")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs a suffix such as .md" in err and not (tmp_path / "review").exists()
+
+
 def test_report_out_an_existing_folder_writes_report_md_inside_and_a_bad_out_is_one_line_before_writing(
         folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`--out DIR` where DIR exists puts report.md and its plots in it (as `cp` treats a folder); where the plots

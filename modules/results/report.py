@@ -212,6 +212,9 @@ def report_path(out: Path) -> Path:
     plots = out.with_suffix("")
     if out.is_dir():
         raise UserError(f"{out}: is a folder, so the report cannot be written there; give --out a file name")
+    if not out.suffix:
+        raise UserError(f"{out}: a report file needs a suffix such as .md (its plots go to the folder of its name "
+                        f"without one); give a file name like {out}.md, or an existing folder")
     if plots.exists() and not plots.is_dir():
         raise UserError(f"{plots}: is a file, where the report's plots folder would go; move it or choose another "
                         f"--out")
