@@ -124,7 +124,8 @@ def main() -> None:
         dask_diff = max(abs(m.result["loss"] / n.result["loss"] - 1) for m, n in pairs)
         print(f"(a') done: training on {cores} Dask workers {dask_train:.1f} s (cluster start and close included); "
               f"members' best validation losses differ from (a)'s by at most {dask_diff:.1e}", flush=True)
-    best_train, best_name = min((a_train, "(a)"), (dask_train, "(a')"), key=lambda x: (x[0] != x[0], x[0]))
+    use_dask = not args.no_dask and dask_train < a_train
+    best_train, best_name = (dask_train, "(a')") if use_dask else (a_train, "(a)")
 
     torch.set_num_threads(cores)
     started = time.perf_counter()
